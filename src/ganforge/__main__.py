@@ -1,0 +1,3 @@
+from ganforge.cli.main import main
+
+raise SystemExit(main())

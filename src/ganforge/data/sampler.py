@@ -1,0 +1,50 @@
+"""Resumable, shardable epoch-shuffled batch sampling over an in-memory dataset."""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.data.dataset import ImageDataset
+
+
+class BatchSampler:
+    """Draws batches from per-epoch permutations seeded by (seed, epoch): the data order is its state."""
+
+    def __init__(self, dataset: ImageDataset, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.position = 0, 0
+        self._perm = self._permutation()
+
+    def _permutation(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.dataset), generator=g)
+
+    def next_indices(self) -> torch.Tensor:
+        """Indices of the next global batch, of which this rank keeps its contiguous share."""
+        out = []
+        need = self.batch_size * self.world_size
+        while need > 0:
+            take = self._perm[self.position:self.position + need]
+            out.append(take)
+            need -= len(take)
+            self.position += len(take)
+            if self.position >= len(self._perm):
+                self.epoch, self.position = self.epoch + 1, 0
+                self._perm = self._permutation()
+        idx = torch.cat(out)
+        return idx[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+
+    def next(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor | None]:
+        """uint8 images and labels (or None) of the next batch, moved to device."""
+        idx = self.next_indices()
+        images = self.dataset.images[idx].to(device, non_blocking=True)
+        labels = None if self.dataset.labels is None else self.dataset.labels[idx].to(device)
+        return images, labels
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed, self.epoch, self.position = state["seed"], state["epoch"], state["position"]
+        self._perm = self._permutation()

@@ -1,0 +1,38 @@
+"""Network shape configuration: widths, blocks and cardinalities per stage (R3GAN Table 7 notation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class NetworkConfig:
+    """Per-stage lists run from 4x4 up to the output resolution (Table 7 lists them the other way round)."""
+
+    widths: list[int] = field(default_factory=lambda: [768, 768, 768, 768])
+    blocks: list[int] = field(default_factory=lambda: [2, 2, 2, 2])
+    cardinalities: list[int] = field(default_factory=lambda: [96, 96, 96, 96])
+    expansion: int = 2  # inverted bottleneck (Config E)
+    z_dim: int = 64
+    img_channels: int = 3
+    num_classes: int = 0
+    g_embed_dim: int = 64  # G: concat(z, embed(c)) (R3GAN App. J, "Class conditioning")
+    d_embed_dim: int | None = None  # D projection width; R3GAN's code uses widths[0]
+    low_precision_stages: int = 4  # BF16 for the 4 highest-resolution stages when precision is bf16 (App. J)
+
+    def __post_init__(self) -> None:
+        n = len(self.widths)
+        if not (len(self.blocks) == len(self.cardinalities) == n) or n < 1:
+            raise ValueError(f"widths/blocks/cardinalities must have the same length, got {n}, {len(self.blocks)}, "
+                             f"{len(self.cardinalities)}")
+        for w, c in zip(self.widths, self.cardinalities):
+            if (w * self.expansion) % c:
+                raise ValueError(f"stage width {w} x expansion {self.expansion} is not divisible by cardinality {c}")
+
+    @property
+    def resolution(self) -> int:
+        return 4 * 2 ** (len(self.widths) - 1)
+
+    @property
+    def projection_dim(self) -> int:
+        return self.d_embed_dim or self.widths[0]

@@ -1,0 +1,65 @@
+"""R3GAN Config E discriminator: the generator's mirror image, with a projection head for class conditioning."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.networks.config import NetworkConfig
+from ganforge.networks.layers import DiscriminativeBasis, DownTransition, ResidualBlock, conv, msr_init
+
+
+class DiscriminatorStage(nn.Module):
+    def __init__(self, width: int, transition: nn.Module, cardinality: int, blocks: int, expansion: int, total: int):
+        super().__init__()
+        self.blocks = nn.Sequential(*[ResidualBlock(width, cardinality, expansion, total) for _ in range(blocks)])
+        self.transition = transition
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.transition(self.blocks(x))
+
+
+class Discriminator(nn.Module):
+    """image -> logit. Conditional: D(x) = embed(c) . D'(x) (projection discriminator, R3GAN App. J)."""
+
+    def __init__(self, cfg: NetworkConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.num_classes, self.img_channels, self.resolution = cfg.num_classes, cfg.img_channels, cfg.resolution
+        widths = list(reversed(cfg.widths))  # high -> low resolution
+        cards, blocks = list(reversed(cfg.cardinalities)), list(reversed(cfg.blocks))
+        total = sum(blocks)
+        out_dim = cfg.projection_dim if cfg.num_classes else 1
+        self.from_rgb = conv(cfg.img_channels, widths[0], 1)
+        stages = [DiscriminatorStage(widths[i], DownTransition(widths[i], widths[i + 1]), cards[i], blocks[i],
+                                     cfg.expansion, total) for i in range(len(widths) - 1)]
+        stages.append(DiscriminatorStage(widths[-1], DiscriminativeBasis(widths[-1], out_dim), cards[-1],
+                                         blocks[-1], cfg.expansion, total))
+        self.stages = nn.ModuleList(stages)
+        self.embed = (msr_init(nn.Linear(cfg.num_classes, out_dim, bias=False), gain=1 / math.sqrt(out_dim))
+                      if cfg.num_classes else None)
+        self.low_precision: torch.dtype | None = None
+
+    def _stage_context(self, i: int, device: torch.device):
+        if self.low_precision is not None and i < self.cfg.low_precision_stages:
+            return torch.autocast(device.type, dtype=self.low_precision)
+        return contextlib.nullcontext()
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, return_features: bool = False):
+        x = self.from_rgb(x)
+        feats = []
+        for i, stage in enumerate(self.stages):
+            with self._stage_context(i, x.device):
+                x = stage(x)
+            feats.append(x)
+        out = x.float()
+        if self.embed is not None:
+            if c is None:
+                raise ValueError("this discriminator is class-conditional: pass labels c")
+            out = (out * self.embed(F.one_hot(c, self.num_classes).float())).sum(dim=1, keepdim=True)
+        logits = out.view(out.shape[0])
+        return (logits, feats[:-1]) if return_features else logits

@@ -1,0 +1,82 @@
+"""LPIPS (Zhang et al. 2018) with the official `lpips` package's layers and linear weights on ganforge's trunks.
+
+Identical maths to `lpips.LPIPS(version="0.1")`: ScalingLayer, channel-normalised taps after the same relu layers,
+squared differences weighted by the learned 1x1 convs, spatial means summed over layers. The trunk comes from
+`ganforge.perceptual.features` (ImageNet weights found offline), and the pass is exposed in two halves (`taps`,
+`distance_from_taps`) so callers can run the teacher's half without an autograd graph.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lpips as lpips_pkg
+import torch
+from torch import nn
+
+from .features import build_backbone, make_trunk, to_rgb
+from .weights import backbone_spec
+
+__all__ = ["LPIPS", "lpips_linear_weights_path"]
+
+_SLICES = {  # features index ranges ending at the relu taps used by lpips.pretrained_networks
+    "vgg16": ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30)),
+    "alexnet": ((0, 2), (2, 5), (5, 8), (8, 10), (10, 12)),
+}
+_LPIPS_NET = {"vgg16": "vgg", "alexnet": "alex"}
+
+
+def lpips_linear_weights_path(name: str) -> Path:
+    """The learned linear-layer weights shipped with the `lpips` package (v0.1) for backbone `name`."""
+    net = _LPIPS_NET[backbone_spec(name).name]
+    return Path(lpips_pkg.__file__).resolve().parent / "weights" / "v0.1" / f"{net}.pth"
+
+
+class LPIPS(nn.Module):
+    """LPIPS distance d(x0, x1) -> [N] for images in [-1, 1] (1-channel images are repeated to RGB).
+
+    `net`: "vgg16"/"vgg" or "alexnet"/"alex". `weights`: explicit backbone file/dir (else the standard search).
+    `pretrained_trunk=False` gives a random-weight trunk (for tests and ablations only).
+    """
+
+    def __init__(self, net: str = "vgg16", weights: str | os.PathLike | None = None, *,
+                 lin_weights: str | os.PathLike | None = None, pretrained_trunk: bool = True,
+                 allow_download: bool | None = None) -> None:
+        super().__init__()
+        self.net_name = backbone_spec(net).name
+        trunk = build_backbone(self.net_name, weights, allow_download=allow_download) if pretrained_trunk \
+            else make_trunk(self.net_name)
+        self.scaling_layer = lpips_pkg.ScalingLayer()
+        self.slices = nn.ModuleList(nn.Sequential(*trunk[a:b]) for a, b in _SLICES[self.net_name])
+        channels = [max(m.out_channels for m in s if isinstance(m, nn.Conv2d)) for s in self.slices]
+        self.lins = nn.ModuleList(lpips_pkg.NetLinLayer(c, use_dropout=False) for c in channels)
+        path = Path(lin_weights) if lin_weights is not None else lpips_linear_weights_path(self.net_name)
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        self.lins.load_state_dict({f"{k}.model.0.weight": state[f"lin{k}.model.1.weight"] for k in range(len(channels))})
+        self.eval()
+        self.requires_grad_(False)
+
+    def taps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Channel-normalised trunk activations at the five LPIPS layers (lpips.normalize_tensor)."""
+        x = self.scaling_layer(to_rgb(images))
+        out = []
+        for block in self.slices:
+            x = block(x)
+            out.append(lpips_pkg.normalize_tensor(x))
+        return out
+
+    def distance_from_taps(self, taps0: list[torch.Tensor], taps1: list[torch.Tensor]) -> torch.Tensor:
+        """Sum over layers of the spatially averaged, linearly weighted squared tap differences -> [N]."""
+        total = None
+        for lin, a, b in zip(self.lins, taps0, taps1, strict=True):
+            term = lin((a - b) ** 2).mean(dim=(1, 2, 3))
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        """LPIPS distance per sample [N], both images through the trunk in one batched pass."""
+        n = x0.shape[0]
+        taps = self.taps(torch.cat([to_rgb(x0), to_rgb(x1)]))
+        return self.distance_from_taps([t[:n] for t in taps], [t[n:] for t in taps])

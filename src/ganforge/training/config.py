@@ -1,0 +1,66 @@
+"""The full training configuration: one dataclass tree, saved as JSON in every run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ganforge.networks.config import NetworkConfig
+
+
+@dataclass
+class ScheduleConfig:
+    """Burn-in cosine schedules, start -> end over burnin_kimg (R3GAN App. J, Table 7)."""
+
+    burnin_kimg: float = 2000.0
+    lr_start: float = 2e-4
+    lr_end: float = 2e-4
+    gamma_start: float = 1.0
+    gamma_end: float = 0.1
+    beta2_start: float = 0.9
+    beta2_end: float = 0.99
+    ema_halflife_kimg_start: float = 0.0
+    ema_halflife_kimg_end: float = 500.0
+
+
+@dataclass
+class LossConfig:
+    name: str = "rpgan"  # rpgan | nsgan | hinge
+    r1: bool = True
+    r2: bool = True
+    penalty_fp32: bool = True  # with bf16 networks, run the D step that carries R1/R2 in FP32
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "tiny"
+    data: str = "stacked-mnist"
+    data_size: int | None = None  # stacked-mnist: images generated; other data: fixed random subset
+    data_root: str | None = None
+    xflip: bool = False
+    conditional: bool = False  # class-conditional G and projection D from the data's labels
+    skip_bad_images: bool = False
+    out: str = "runs/default"
+    init_from: str | None = None  # fine-tune: start G, G_ema and D from this checkpoint (SD-GAN Sec. 4.1)
+    kimg: float = 50.0
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16
+    net: NetworkConfig = field(default_factory=NetworkConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    log_every_kimg: float = 1.0
+    snapshot_every_kimg: float = 10.0
+    keep_checkpoints: int = 3
+    grid_size: int = 64
+    metrics: list[str] = field(default_factory=list)
+    metrics_every_kimg: float = 0.0
+    metrics_num: int = 5000
+    best_metric: str = ""  # e.g. "fid": keep the checkpoint with the lowest value as best/
+    max_nonfinite_skips: int = 20
+    max_rollbacks: int = 2
+
+
+def to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,29 @@
+"""Burn-in cosine schedules (R3GAN App. J) and EMA half-life arithmetic (Karras et al., StyleGAN2-ADA)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass
+class Cosine:
+    """start -> end over the first `burnin_kimg` thousand images along half a cosine, then held at end."""
+
+    start: float
+    end: float
+    burnin_kimg: float
+
+    def __call__(self, cur_nimg: float) -> float:
+        if self.burnin_kimg <= 0:
+            return self.end
+        t = min(max(cur_nimg / (self.burnin_kimg * 1000.0), 0.0), 1.0)
+        decay = 0.5 * (1.0 + math.cos(math.pi * t))
+        return self.start + (1.0 - decay) * (self.end - self.start)
+
+
+def ema_beta(batch_size: int, halflife_nimg: float) -> float:
+    """Per-step EMA decay so that the weight of an update halves after `halflife_nimg` images: 0.5^(B / h)."""
+    if halflife_nimg <= 0:
+        return 0.0
+    return 0.5 ** (batch_size / halflife_nimg)

@@ -1,0 +1,83 @@
+"""One discriminator step and one generator step, written to read like R3GAN Sec. 2 and SD-GAN Eq. 2."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ganforge.losses import gradient_penalty
+from ganforge.losses.adversarial import Loss
+
+Augment = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+@contextlib.contextmanager
+def full_precision(*modules: nn.Module):
+    """Temporarily run modules in FP32 (used for the D step that carries the R1/R2 penalties)."""
+    saved = [m.low_precision for m in modules]
+    for m in modules:
+        m.low_precision = None
+    try:
+        yield
+    finally:
+        for m, s in zip(modules, saved):
+            m.low_precision = s
+
+
+def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
+                       loss_d: Loss, gamma: float, r1: bool, r2: bool,
+                       augment: Augment = _identity) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+    """L_D = E[f-loss(D(x_real), D(x_fake))] + gamma/2 (E||grad D(real)||^2 + E||grad D(fake)||^2) (R3GAN Eq. 2-4).
+
+    Reals and fakes go through D as one batch; both penalties come from one autograd.grad call, in FP32.
+    Returns the loss, logged terms and the real logits (for ADA's r_t).
+    """
+    n = real.shape[0]
+    x = torch.cat([real, fake.detach()]).requires_grad_(r1 or r2)
+    cc = None if c is None else torch.cat([c, c])
+    logits = D(augment(x), cc).float()
+    real_logits, fake_logits = logits[:n], logits[n:]
+    adv = loss_d(real_logits, fake_logits).mean()
+    terms = {"loss_D": float(adv), "D_real": float(real_logits.mean()), "D_fake": float(fake_logits.mean())}
+    loss = adv
+    if r1 or r2:
+        mask = torch.cat([torch.full((n,), float(r1)), torch.full((n,), float(r2))]).to(logits.device)
+        # Masking the logits keeps one backward for both penalties; a disabled side contributes exactly zero.
+        penalty = gradient_penalty(logits * mask, x)
+        r1_val, r2_val = penalty[:n].mean(), penalty[n:].mean()
+        loss = loss + gamma / 2 * (r1_val + r2_val)
+        terms.update({"R1": float(r1_val), "R2": float(r2_val)})
+    return loss, terms, real_logits.detach()
+
+
+def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, c: torch.Tensor | None,
+                   loss_g: Loss, augment: Augment = _identity,
+                   self_distill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   G_ema: nn.Module | None = None, sd_alpha: float = 0.0,
+                   needs_real: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+    """L_G = E[f-loss(D(x_real), D(G(z)))] + alpha * L_SD(T(G(z)), T(G_ema(z))) (R3GAN Eq. 2; SD-GAN Eq. 2)."""
+    fake = G(z, c)
+    if needs_real:
+        with torch.no_grad():
+            real_logits = D(augment(real), c).float()
+    else:
+        real_logits = torch.zeros(real.shape[0], device=real.device)
+    fake_logits = D(augment(fake), c).float()
+    adv = loss_g(real_logits, fake_logits).mean()
+    terms = {"loss_G": float(adv)}
+    loss = adv
+    if self_distill is not None and G_ema is not None:
+        with torch.no_grad():
+            teacher = G_ema(z, c)
+        sd = self_distill(fake, teacher)  # computed and logged even when alpha = 0 (SD-GAN Sec. 4)
+        terms["L_SD"] = float(sd)
+        if sd_alpha:
+            loss = loss + sd_alpha * sd
+    return loss, terms

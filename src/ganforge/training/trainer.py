@@ -1,0 +1,301 @@
+"""The training loop: data, networks, schedules, EMA, checkpoints, resume, divergence guard, graceful stop."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ganforge.data import BatchSampler, DatasetError, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.losses import get_loss
+from ganforge.networks import make_networks
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.config import TrainConfig, to_dict
+from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
+from ganforge.training.ema import update_ema
+from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
+from ganforge.training.logger import RunLogger
+from ganforge.training.schedules import Cosine, ema_beta
+from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
+from ganforge.utils.grid import save_grid
+from ganforge.utils.perf import tune_allocator
+
+
+def resolve_device(name: str) -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def check_data_matches(cfg: TrainConfig, data: ImageDataset) -> ImageDataset:
+    """Adopt channels/classes from the data; a resolution mismatch fails with the values to change."""
+    if data.resolution != cfg.net.resolution:
+        stages = data.resolution.bit_length() - 2
+        raise DatasetError(
+            f"preset '{cfg.preset}' builds {cfg.net.resolution}x{cfg.net.resolution} images but '{cfg.data}' is "
+            f"{data.resolution}x{data.resolution}. Use a preset of that resolution, or set net.widths, net.blocks "
+            f"and net.cardinalities to {stages} entries each (4x4 up to {data.resolution}x{data.resolution}), "
+            f"or resize the data (--resolution {cfg.net.resolution}).")
+    if cfg.conditional and data.labels is None:
+        raise DatasetError(f"conditional=true but '{cfg.data}' has no labels; add a dataset.json or class "
+                           "sub-folders, or set conditional=false")
+    cfg.net.img_channels = data.channels
+    cfg.net.num_classes = data.num_classes if cfg.conditional else 0
+    if not cfg.conditional and data.labels is not None:
+        data = ImageDataset(data.images, None, 0, data.name, data.source, data.skipped)
+    return data
+
+
+class Trainer:
+    """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
+
+    def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.out)
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu":
+            tune_allocator()
+        self.dist: DistInfo = init_distributed(self.device)
+        if self.dist.world_size > 1 and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if cfg.batch_size % self.dist.world_size:
+            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} processes")
+        self.local_batch = cfg.batch_size // self.dist.world_size
+        torch.manual_seed(cfg.seed)
+
+        self.data = dataset if dataset is not None else load_dataset(
+            cfg.data, xflip=cfg.xflip, root=cfg.data_root, size=cfg.data_size, seed=cfg.seed,
+            skip_bad=cfg.skip_bad_images, max_images=cfg.data_size if not cfg.data.startswith("stacked") else None)
+        self.data = check_data_matches(cfg, self.data)
+
+        self.G, self.D = make_networks(cfg.net)
+        self.G.to(self.device)
+        self.D.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
+        if bf16:
+            self.G.low_precision = self.D.low_precision = torch.bfloat16
+        s = cfg.schedule
+        self.lr = Cosine(s.lr_start, s.lr_end, s.burnin_kimg)
+        self.gamma = Cosine(s.gamma_start, s.gamma_end, s.burnin_kimg)
+        self.beta2 = Cosine(s.beta2_start, s.beta2_end, s.burnin_kimg)
+        self.ema_halflife = Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000, s.burnin_kimg)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
+        self.loss_d, self.loss_g = get_loss(cfg.loss.name)
+        self.sampler = BatchSampler(self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size)
+        self.guard = DivergenceGuard(cfg.max_nonfinite_skips, cfg.max_rollbacks)
+        self.cur_nimg, self.step = 0, 0
+        self.best: dict = {}
+        self._stop_requested = False
+        self._grid_z = torch.randn(cfg.grid_size, cfg.net.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        nc = cfg.net.num_classes
+        self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
+
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume:
+            self.restore(self.latest_checkpoint())
+        elif cfg.init_from:
+            self.init_from(Path(cfg.init_from))
+        elif self.dist.is_main:
+            with open(self.run_dir / "config.json", "w") as f:
+                json.dump(to_dict(cfg), f, indent=1)
+        barrier(self.dist)
+        self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
+
+    # ---- checkpoints -------------------------------------------------------------------------------------------
+    def latest_checkpoint(self) -> Path:
+        found = ckpt.list_checkpoints(self.run_dir)
+        if not found:
+            raise ckpt.CheckpointError(f"--resume {self.run_dir}: no complete checkpoint (ckpt-*/state.json) there; "
+                                       "start a new run without --resume, or point at the right run directory")
+        return found[-1]
+
+    def _state(self) -> dict:
+        return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
+                "guard": self.guard.state_dict(), "best": self.best, "config": to_dict(self.cfg),
+                "world_size": self.dist.world_size}
+
+    def _rng_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"torch_cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            out["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return out
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        tag = f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
+        path = ckpt.write_checkpoint(self.run_dir, tag, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                                     {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
+        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
+                            {"kimg": f"{self.cur_nimg / 1000:.3f}"})
+        return path
+
+    def restore(self, path: Path) -> None:
+        state = ckpt.read_state(path)
+        saved_net = state.get("config", {}).get("net")
+        if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
+            diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
+            raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "
+                                       "resume with the run's own config (it is in config.json)")
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
+            ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
+        self.cur_nimg, self.step = state["cur_nimg"], state["step"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.guard.load_state_dict(state.get("guard", {}))
+        self.best = state.get("best", {})
+        extra = ckpt.read_tensors(path, "extra")
+        torch.set_rng_state(extra["torch_cpu"])
+        if "torch_cuda" in extra and self.device.type == "cuda":
+            torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
+
+    def init_from(self, path: Path) -> None:
+        """Fine-tuning start: G, G_ema and D weights from another run; optimisers, counters and schedules start fresh."""
+        from ganforge.training.load import resolve_checkpoint
+
+        c = resolve_checkpoint(path)
+        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
+            ckpt.load_module(module, ckpt.read_tensors(c, name), f"{c}/{name}")
+
+    # ---- one iteration -----------------------------------------------------------------------------------------
+    def _set_hparams(self) -> dict[str, float]:
+        lr, beta2 = self.lr(self.cur_nimg), self.beta2(self.cur_nimg)
+        for opt in (self.opt_G, self.opt_D):
+            for g in opt.param_groups:
+                g["lr"], g["betas"] = lr, (0.0, beta2)
+        return {"lr": lr, "beta2": beta2, "gamma": self.gamma(self.cur_nimg),
+                "ema_halflife_kimg": self.ema_halflife(self.cur_nimg) / 1000}
+
+    def _global_z(self) -> torch.Tensor:
+        """Latents for the global batch drawn identically on every rank, then sliced: 1 or N processes agree."""
+        z = torch.randn(self.cfg.batch_size, self.cfg.net.z_dim)
+        r = self.dist.rank
+        return z[r * self.local_batch:(r + 1) * self.local_batch].to(self.device)
+
+    def train_step(self) -> dict[str, float]:
+        """One D step then one G step on the same real batch; returns the logged terms."""
+        hp = self._set_hparams()
+        real_u8, c = self.sampler.next(self.device)
+        real = to_float(real_u8)
+        cfg = self.cfg
+
+        z = self._global_z()
+        with torch.no_grad():
+            fake = self.G(z, c)
+        self.D.requires_grad_(True)
+        fp32 = full_precision(self.D) if cfg.loss.penalty_fp32 else full_precision()
+        with fp32:
+            loss_D, terms_D, _ = discriminator_loss(self.D, real, fake, c, self.loss_d, hp["gamma"],
+                                                    cfg.loss.r1, cfg.loss.r2)
+        self.opt_D.zero_grad(set_to_none=True)
+        loss_D.backward()
+        average_gradients(self.D, self.dist)
+        terms_D["grad_D"] = grad_norm(self.D)
+        bad = first_nonfinite(terms_D)
+        if bad is None:
+            self.opt_D.step()
+
+        z = self._global_z()
+        self.D.requires_grad_(False)
+        loss_G, terms_G = generator_loss(self.G, self.D, real, z, c, self.loss_g,
+                                         needs_real=cfg.loss.name == "rpgan")
+        self.opt_G.zero_grad(set_to_none=True)
+        loss_G.backward()
+        average_gradients(self.G, self.dist)
+        terms_G["grad_G"] = grad_norm(self.G)
+        bad = bad or first_nonfinite(terms_G)
+        if bad is None:
+            self.opt_G.step()
+            update_ema(self.G_ema, self.G, ema_beta(cfg.batch_size, self.ema_halflife(self.cur_nimg)))
+            self.guard.good()
+        self.cur_nimg += cfg.batch_size
+        self.step += 1
+        return {**hp, **terms_D, **terms_G, "nonfinite": bad}
+
+    # ---- the loop ----------------------------------------------------------------------------------------------
+    def _request_stop(self, signum, frame) -> None:
+        self._stop_requested = True
+
+    def _handle_nonfinite(self, term: str) -> None:
+        action = self.guard.bad(self.step, term)  # raises TrainingDiverged when out of options
+        self.logger.log({"event": "nonfinite", "term": term, "step": self.step, "action": action,
+                         "kimg": self.cur_nimg / 1000})
+        if action == "rollback":
+            self.restore(self.latest_checkpoint())
+
+    def save_grid(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        path = self.run_dir / "samples" / f"grid-{self.cur_nimg // 1000:07d}k.png"
+        with torch.no_grad():
+            c = None if self._grid_c is None else self._grid_c.to(self.device)
+            images = self.G_ema(self._grid_z.to(self.device), c)
+        save_grid(to_uint8(images).cpu(), path)
+        return path
+
+    def train(self) -> Path:
+        """Run until cfg.kimg; returns the run directory. SIGINT/SIGTERM checkpoint and stop cleanly."""
+        cfg, total = self.cfg, int(self.cfg.kimg * 1000)
+        old_handlers = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        if self.cur_nimg == 0 and self.dist.is_main:
+            self.save_checkpoint()  # a good state to roll back to exists from the start
+            self.save_grid()
+        next_log = self.cur_nimg + cfg.log_every_kimg * 1000
+        next_snap = self.cur_nimg + cfg.snapshot_every_kimg * 1000
+        bar = tqdm(total=total, initial=min(self.cur_nimg, total), unit="img", unit_scale=True,
+                   disable=not self.dist.is_main, dynamic_ncols=True)
+        t_start, n_start = time.time(), self.cur_nimg
+        try:
+            while self.cur_nimg < total and not self._stop_requested:
+                terms = self.train_step()
+                bar.update(cfg.batch_size)
+                if terms["nonfinite"] is not None:
+                    self._handle_nonfinite(terms["nonfinite"])
+                    continue
+                if self.cur_nimg >= next_log or self.cur_nimg >= total:
+                    elapsed = time.time() - t_start
+                    sec_per_kimg = elapsed / max((self.cur_nimg - n_start) / 1000, 1e-9)
+                    rec = {"kimg": self.cur_nimg / 1000, "step": self.step, "sec_per_kimg": sec_per_kimg,
+                           "max_rss_mb": _max_rss_mb(), **{k: v for k, v in terms.items() if k != "nonfinite"}}
+                    self.logger.log(rec)
+                    bar.set_postfix(loss_D=f"{terms['loss_D']:.3f}", loss_G=f"{terms['loss_G']:.3f}",
+                                    s_kimg=f"{sec_per_kimg:.1f}")
+                    next_log += cfg.log_every_kimg * 1000
+                if self.cur_nimg >= next_snap:
+                    self.save_checkpoint()
+                    self.save_grid()
+                    next_snap += cfg.snapshot_every_kimg * 1000
+        finally:
+            bar.close()
+            for s, h in old_handlers.items():
+                signal.signal(s, h)
+        self.save_checkpoint()
+        self.save_grid()
+        barrier(self.dist)
+        self.logger.close()
+        if self._stop_requested and self.dist.is_main:
+            print(f"stopped at {self.cur_nimg / 1000:.1f} kimg; checkpoint written. Continue with: "
+                  f"ganforge train --resume {self.run_dir}")
+        return self.run_dir
+
+
+def _max_rss_mb() -> float:
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except ImportError:
+        return float("nan")
