@@ -65,7 +65,7 @@ def test_p_zero_is_identity_and_does_no_work(preset, monkeypatch):
 
 def test_unselected_images_pass_through_bit_exact():
     x = images(64)
-    pipe = AugmentPipe(0.3, "bgcc")
+    pipe = AugmentPipe(0.1, "bgcc")  # 13 transforms: about 0.9^13 = 25% of images are left alone
     params = pipe.sample(x, torch.Generator().manual_seed(1))
     y = pipe.apply(x, params)
     untouched = ~non_identity(params.geometric) & ~non_identity(params.color) & (params.cutout_size == 0)
@@ -223,7 +223,7 @@ def test_brightness_adds_one_offset_per_image():
 def test_contrast_scales_about_grey():
     x = images(2000)
     y = only("contrast")(x)
-    k = (y.flatten(1) / x.flatten(1))
+    k = y.flatten(1) / x.flatten(1)
     assert torch.allclose(k, k[:, :1].expand_as(k), atol=1e-4)
     assert torch.log2(k[:, 0]).std().item() == pytest.approx(0.5, abs=0.03)
 
@@ -303,7 +303,7 @@ def test_gradcheck_every_transform(name, ch):
 def test_gradgradcheck_for_r1_through_the_pipeline():
     """R1/R2 differentiate D(aug(x)) w.r.t. x with create_graph, so the pipeline needs a double backward."""
     pipe = AugmentPipe(1.0, "bgcc")
-    x = (torch.rand(2, 3, 5, 5, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    x = (torch.rand(2, 3, 4, 4, dtype=torch.float64) * 2 - 1).requires_grad_(True)
     assert gradgradcheck(lambda t: pipe(t, torch.Generator().manual_seed(4)), (x,), eps=1e-6, atol=1e-5)
 
 

@@ -51,7 +51,7 @@ def rand_saturation(x: Tensor, apply: Tensor | None, gen: torch.Generator | None
     if x.shape[1] == 1:
         return x
     mean = x.mean(dim=1, keepdim=True)
-    return (x - mean) * factor + mean
+    return x + (factor - 1) * (x - mean)  # = (x - mean) * factor + mean, exact for factor 1
 
 
 def rand_contrast(x: Tensor, apply: Tensor | None, gen: torch.Generator | None) -> Tensor:
@@ -59,7 +59,7 @@ def rand_contrast(x: Tensor, apply: Tensor | None, gen: torch.Generator | None) 
     like = torch.empty(x.shape[0], dtype=param_dtype(x), device=x.device)
     factor = _factor(apply, uniform((x.shape[0],), like=like, generator=gen) + 0.5, 1.0).to(x.dtype)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * factor + mean
+    return x + (factor - 1) * (x - mean)
 
 
 def _randint(low: int, high: int, n: int, like: Tensor, gen: torch.Generator | None) -> Tensor:

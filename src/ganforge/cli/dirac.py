@@ -39,25 +39,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _num(x: float) -> str:
+    """Signed 4-decimal number without a negative zero."""
+    return f"{x:+.4f}".replace("-0.0000", "+0.0000")
+
+
 def _fmt(z: complex) -> str:
-    """Complex number as a fixed-width string, tiny parts rounded to zero."""
-    re = 0.0 if abs(z.real) < 1e-12 else z.real
-    im = 0.0 if abs(z.imag) < 1e-12 else z.imag
-    return f"{re:+.4f}{im:+.4f}j"
+    """Complex number as a fixed-width string."""
+    return f"{_num(z.real)}{_num(z.imag)}j"
 
 
 def eigen_table(cfgs: list[DiracConfig]) -> str:
     """Plain-text table: continuous eigenvalues, Routh-Hurwitz verdict, discrete spectral radii."""
-    head = f"{'variant':<11} {'eigenvalues of J at the equilibrium':<62} {'max Re':>9} {'RH':>5} " \
+    head = f"{'variant':<11} {'G':<9} {'eigenvalues of J at the equilibrium':<51} {'max Re':>8} {'RH':>5} " \
            f"{'rho_sim':>8} {'rho_alt':>8}"
     lines = [head, "-" * len(head)]
     for cfg in cfgs:
         lam = eigenvalues(cfg)
         eig = ", ".join(_fmt(z) for z in lam)
-        max_re = float(np.max(lam.real))
-        max_re = 0.0 if abs(max_re) < 1e-12 else max_re
+        gen = "theta_EMA" if cfg.generator_index == 2 else "theta"
         rho_sim, rho_alt = spectral_radius(cfg, "simultaneous"), spectral_radius(cfg, "alternating")
-        lines.append(f"{cfg.variant:<11} {eig:<62} {max_re:>+9.4f} {routh_hurwitz(cfg)!s:>5} "
+        lines.append(f"{cfg.variant:<11} {gen:<9} {eig:<51} {_num(float(np.max(lam.real))):>8} "
+                     f"{routh_hurwitz(cfg)!s:>5} "
                      f"{rho_sim:>8.4f} {rho_alt:>8.4f}")
     return "\n".join(lines)
 
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: |(theta, psi)| GAN {r_gan[0]:.3f} -> {r_gan[-1]:.3g}, "
           f"SD-GAN {r_sd[0]:.3f} -> {r_sd[-1]:.3g} ({args.mode})")
     print(eigen_table(cfgs))
-    print("RH = Routh-Hurwitz (SD-GAN Eq. 6) holds; rho = spectral radius of one discrete step "
+    print("G = deployed generator (the dynamics of gan/ema and sd/sd_ema are identical); "
+          "RH = Routh-Hurwitz (SD-GAN Eq. 6) holds;\nrho = spectral radius of one discrete step "
           "(simultaneous / alternating updates), < 1 means the iterates converge locally.")
     return 0

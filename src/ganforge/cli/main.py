@@ -11,6 +11,7 @@ COMMANDS: tuple[str, ...] = (
     "train",
     "generate",
     "dirac",
+    "evaluate",
 )
 
 

@@ -18,7 +18,7 @@ FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 def _pad28(x: np.ndarray) -> torch.Tensor:
     """[N, 28, 28] uint8 -> [N, 1, 32, 32], zero-padded by 2 px as is usual for 32x32 MNIST GANs."""
-    t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)).unsqueeze(1)
+    t = torch.from_numpy(np.array(x, dtype=np.uint8)).unsqueeze(1)
     return F.pad(t, (2, 2, 2, 2))
 
 

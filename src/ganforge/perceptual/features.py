@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .weights import backbone_spec, load_backbone_state_dict
+from ganforge.perceptual.weights import backbone_spec, load_backbone_state_dict
 
 __all__ = ["MIN_SIZE", "PooledFeatures", "build_backbone", "make_trunk", "pooled_features", "to_rgb"]
 

@@ -15,8 +15,8 @@ import lpips as lpips_pkg
 import torch
 from torch import nn
 
-from .features import build_backbone, make_trunk, to_rgb
-from .weights import backbone_spec
+from ganforge.perceptual.features import build_backbone, make_trunk, to_rgb
+from ganforge.perceptual.weights import backbone_spec
 
 __all__ = ["LPIPS", "lpips_linear_weights_path"]
 
@@ -52,8 +52,8 @@ class LPIPS(nn.Module):
         channels = [max(m.out_channels for m in s if isinstance(m, nn.Conv2d)) for s in self.slices]
         self.lins = nn.ModuleList(lpips_pkg.NetLinLayer(c, use_dropout=False) for c in channels)
         path = Path(lin_weights) if lin_weights is not None else lpips_linear_weights_path(self.net_name)
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-        self.lins.load_state_dict({f"{k}.model.0.weight": state[f"lin{k}.model.1.weight"] for k in range(len(channels))})
+        state = torch.load(str(path), map_location="cpu", weights_only=True)  # lpips ships them saved on CUDA
+        self.lins.load_state_dict({f"{k}.model.0.weight": state[f"lin{k}.model.1.weight"] for k in range(5)})
         self.eval()
         self.requires_grad_(False)
 

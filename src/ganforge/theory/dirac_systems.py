@@ -114,7 +114,7 @@ def vector_field(cfg: DiracConfig) -> Callable[[float, np.ndarray], np.ndarray]:
         d_psi = eta_d * (theta * fp - penalty * psi)  # SD-GAN Eq. 3 (row 2), R3GAN Eq. 13
         if cfg.dim == 2:
             return np.array([d_theta, d_psi])
-        d_phi = eta_phi * (psi - phi)  # SD-GAN Eq. 3 (row 3): continuous-time EMA
+        d_phi = eta_phi * (theta - phi)  # SD-GAN Eq. 3 (row 3): continuous-time EMA
         return np.array([d_theta, d_psi, d_phi])
 
     return v

@@ -45,7 +45,8 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
     logits = D(augment(x), cc).float()
     real_logits, fake_logits = logits[:n], logits[n:]
     adv = loss_d(real_logits, fake_logits).mean()
-    terms = {"loss_D": float(adv), "D_real": float(real_logits.mean()), "D_fake": float(fake_logits.mean())}
+    terms = {"loss_D": float(adv.detach()), "D_real": float(real_logits.detach().mean()),
+             "D_fake": float(fake_logits.detach().mean())}
     loss = adv
     if r1 or r2:
         mask = torch.cat([torch.full((n,), float(r1)), torch.full((n,), float(r2))]).to(logits.device)
@@ -53,7 +54,7 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
         penalty = gradient_penalty(logits * mask, x)
         r1_val, r2_val = penalty[:n].mean(), penalty[n:].mean()
         loss = loss + gamma / 2 * (r1_val + r2_val)
-        terms.update({"R1": float(r1_val), "R2": float(r2_val)})
+        terms.update({"R1": float(r1_val.detach()), "R2": float(r2_val.detach())})
     return loss, terms, real_logits.detach()
 
 
@@ -71,13 +72,13 @@ def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tens
         real_logits = torch.zeros(real.shape[0], device=real.device)
     fake_logits = D(augment(fake), c).float()
     adv = loss_g(real_logits, fake_logits).mean()
-    terms = {"loss_G": float(adv)}
+    terms = {"loss_G": float(adv.detach())}
     loss = adv
     if self_distill is not None and G_ema is not None:
         with torch.no_grad():
             teacher = G_ema(z, c)
         sd = self_distill(fake, teacher)  # computed and logged even when alpha = 0 (SD-GAN Sec. 4)
-        terms["L_SD"] = float(sd)
+        terms["L_SD"] = float(sd.detach())
         if sd_alpha:
             loss = loss + sd_alpha * sd
     return loss, terms

@@ -142,7 +142,8 @@ class Trainer:
                             {"kimg": f"{self.cur_nimg / 1000:.3f}"})
         return path
 
-    def restore(self, path: Path) -> None:
+    def restore(self, path: Path, rollback: bool = False) -> None:
+        """Load a checkpoint; a rollback keeps the divergence guard's counters so escalation still terminates."""
         state = ckpt.read_state(path)
         saved_net = state.get("config", {}).get("net")
         if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
@@ -155,7 +156,8 @@ class Trainer:
             ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
         self.cur_nimg, self.step = state["cur_nimg"], state["step"]
         self.sampler.load_state_dict(state["sampler"])
-        self.guard.load_state_dict(state.get("guard", {}))
+        if not rollback:
+            self.guard.load_state_dict(state.get("guard", {}))
         self.best = state.get("best", {})
         extra = ckpt.read_tensors(path, "extra")
         torch.set_rng_state(extra["torch_cpu"])
@@ -234,7 +236,7 @@ class Trainer:
         self.logger.log({"event": "nonfinite", "term": term, "step": self.step, "action": action,
                          "kimg": self.cur_nimg / 1000})
         if action == "rollback":
-            self.restore(self.latest_checkpoint())
+            self.restore(self.latest_checkpoint(), rollback=True)
 
     def save_grid(self) -> Path | None:
         if not self.dist.is_main:
@@ -264,6 +266,7 @@ class Trainer:
                 bar.update(cfg.batch_size)
                 if terms["nonfinite"] is not None:
                     self._handle_nonfinite(terms["nonfinite"])
+                    bar.n = min(self.cur_nimg, total)
                     continue
                 if self.cur_nimg >= next_log or self.cur_nimg >= total:
                     elapsed = time.time() - t_start

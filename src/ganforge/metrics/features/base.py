@@ -42,7 +42,7 @@ def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 def resize_square(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """Bilinear resize to size x size (antialiased when shrinking); None keeps the input size."""
-    if size is None or x.shape[-1] == size and x.shape[-2] == size:
+    if size is None or (x.shape[-1] == size and x.shape[-2] == size):
         return x
     shrink = x.shape[-1] > size or x.shape[-2] > size
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
