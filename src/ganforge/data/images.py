@@ -156,7 +156,8 @@ def load_images(path: str | Path, labels: str = "auto", skip_bad: bool = False,
             if resolution is not None and arr.shape[:2] != (resolution, resolution):
                 mode = "L" if arr.shape[2] == 1 else "RGB"
                 img = Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode)
-                arr = np.asarray(img.resize((resolution, resolution), Image.LANCZOS)).reshape(resolution, resolution, -1)
+                resized = img.resize((resolution, resolution), Image.LANCZOS)
+                arr = np.asarray(resized).reshape(resolution, resolution, -1)
             kept.append(f)
             arrays.append(arr)
     finally:

@@ -1,4 +1,4 @@
-"""R3GAN building blocks (Config E, R3GAN Sec. 3 and Fig. 1): bias-free convs, biased leaky ReLU, bilinear resampling."""
+"""R3GAN Config E building blocks (Sec. 3, Fig. 1): bias-free convs, biased leaky ReLU, bilinear resampling."""
 
 from __future__ import annotations
 

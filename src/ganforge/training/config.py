@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ganforge.augment.config import AugmentConfig
+from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
 
 
@@ -50,14 +52,17 @@ class TrainConfig:
     net: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    self_distill: bool = False  # SD-GAN: add alpha * L_SD(T(G(z)), T(G_ema(z))) to L_G (sd.alpha=0 only logs it)
+    sd: SelfDistillConfig = field(default_factory=SelfDistillConfig)
     log_every_kimg: float = 1.0
     snapshot_every_kimg: float = 10.0
     keep_checkpoints: int = 3
     grid_size: int = 64
-    metrics: list[str] = field(default_factory=list)
-    metrics_every_kimg: float = 0.0
+    metrics: list[str] = field(default_factory=list)  # e.g. ["fid@classifier-mnist", "kid", "modes"]
+    metrics_every_kimg: float = 0.0  # 0: only at the end of the run (when metrics are given)
     metrics_num: int = 5000
-    best_metric: str = ""  # e.g. "fid": keep the checkpoint with the lowest value as best/
+    best_metric: str = ""  # a result key, e.g. "fid@vgg16": the best checkpoint by it is kept in best/
     max_nonfinite_skips: int = 20
     max_rollbacks: int = 2
 

@@ -23,7 +23,7 @@ def _from_file(path: Path) -> Generator:
         if meta.get("format") != ckpt.GENERATOR_FORMAT or "net" not in meta:
             raise ckpt.CheckpointError(f"{path}: not a ganforge generator file (no '{ckpt.GENERATOR_FORMAT}' "
                                        "metadata); export one with `ganforge export` or pass a run directory")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     G = Generator(_net_config(json.loads(meta["net"])))
     ckpt.load_module(G, tensors, str(path))
     return G

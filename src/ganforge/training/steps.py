@@ -12,6 +12,7 @@ from ganforge.losses import gradient_penalty
 from ganforge.losses.adversarial import Loss
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
+SelfDistillTerm = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # -> (weighted, logged)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -33,11 +34,12 @@ def full_precision(*modules: nn.Module):
 
 def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
                        loss_d: Loss, gamma: float, r1: bool, r2: bool,
-                       augment: Augment = _identity) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+                       augment: Augment = _identity
+                       ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
     """L_D = E[f-loss(D(x_real), D(x_fake))] + gamma/2 (E||grad D(real)||^2 + E||grad D(fake)||^2) (R3GAN Eq. 2-4).
 
     Reals and fakes go through D as one batch; both penalties come from one autograd.grad call, in FP32.
-    Returns the loss, logged terms and the real logits (for ADA's r_t).
+    Returns the loss, logged terms, and the detached real and fake logits (for ADA's r_t).
     """
     n = real.shape[0]
     x = torch.cat([real, fake.detach()]).requires_grad_(r1 or r2)
@@ -55,14 +57,13 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
         r1_val, r2_val = penalty[:n].mean(), penalty[n:].mean()
         loss = loss + gamma / 2 * (r1_val + r2_val)
         terms.update({"R1": float(r1_val.detach()), "R2": float(r2_val.detach())})
-    return loss, terms, real_logits.detach()
+    return loss, terms, real_logits.detach(), fake_logits.detach()
 
 
 def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, c: torch.Tensor | None,
                    loss_g: Loss, augment: Augment = _identity,
-                   self_distill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                   G_ema: nn.Module | None = None, sd_alpha: float = 0.0,
-                   needs_real: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+                   self_distill: SelfDistillTerm | None = None,
+                   G_ema: nn.Module | None = None, needs_real: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
     """L_G = E[f-loss(D(x_real), D(G(z)))] + alpha * L_SD(T(G(z)), T(G_ema(z))) (R3GAN Eq. 2; SD-GAN Eq. 2)."""
     fake = G(z, c)
     if needs_real:
@@ -77,8 +78,7 @@ def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tens
     if self_distill is not None and G_ema is not None:
         with torch.no_grad():
             teacher = G_ema(z, c)
-        sd = self_distill(fake, teacher)  # computed and logged even when alpha = 0 (SD-GAN Sec. 4)
-        terms["L_SD"] = float(sd.detach())
-        if sd_alpha:
-            loss = loss + sd_alpha * sd
+        weighted, value = self_distill(fake, teacher)  # logged even when alpha = 0 (SD-GAN Sec. 4)
+        terms["L_SD"] = float(value)
+        loss = loss + weighted
     return loss, terms

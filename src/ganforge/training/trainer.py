@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ganforge.augment import build_augment, build_controller
 from ganforge.data import BatchSampler, DatasetError, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
 from ganforge.networks import make_networks
 from ganforge.training import checkpoint as ckpt
@@ -91,6 +93,10 @@ class Trainer:
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
         self.loss_d, self.loss_g = get_loss(cfg.loss.name)
+        self.augment = build_augment(cfg.augment).to(self.device)
+        self.aug_ctrl = build_controller(cfg.augment)
+        self.augment.p = self.aug_ctrl.p
+        self.self_distiller = build_self_distiller(cfg.sd, self.device) if cfg.self_distill else None
         self.sampler = BatchSampler(self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size)
         self.guard = DivergenceGuard(cfg.max_nonfinite_skips, cfg.max_rollbacks)
         self.cur_nimg, self.step = 0, 0
@@ -122,7 +128,8 @@ class Trainer:
 
     def _state(self) -> dict:
         return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
-                "guard": self.guard.state_dict(), "best": self.best, "config": to_dict(self.cfg),
+                "guard": self.guard.state_dict(), "best": self.best,
+                "augment": self.aug_ctrl.state_dict(), "config": to_dict(self.cfg),
                 "world_size": self.dist.world_size}
 
     def _rng_tensors(self) -> dict[str, torch.Tensor]:
@@ -159,13 +166,16 @@ class Trainer:
         if not rollback:
             self.guard.load_state_dict(state.get("guard", {}))
         self.best = state.get("best", {})
+        if "augment" in state:
+            self.aug_ctrl.load_state_dict(state["augment"])
+            self.augment.p = self.aug_ctrl.p
         extra = ckpt.read_tensors(path, "extra")
         torch.set_rng_state(extra["torch_cpu"])
         if "torch_cuda" in extra and self.device.type == "cuda":
             torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
 
     def init_from(self, path: Path) -> None:
-        """Fine-tuning start: G, G_ema and D weights from another run; optimisers, counters and schedules start fresh."""
+        """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh."""
         from ganforge.training.load import resolve_checkpoint
 
         c = resolve_checkpoint(path)
@@ -200,8 +210,8 @@ class Trainer:
         self.D.requires_grad_(True)
         fp32 = full_precision(self.D) if cfg.loss.penalty_fp32 else full_precision()
         with fp32:
-            loss_D, terms_D, _ = discriminator_loss(self.D, real, fake, c, self.loss_d, hp["gamma"],
-                                                    cfg.loss.r1, cfg.loss.r2)
+            loss_D, terms_D, real_logits, fake_logits = discriminator_loss(
+                self.D, real, fake, c, self.loss_d, hp["gamma"], cfg.loss.r1, cfg.loss.r2, self.augment)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         average_gradients(self.D, self.dist)
@@ -209,11 +219,14 @@ class Trainer:
         bad = first_nonfinite(terms_D)
         if bad is None:
             self.opt_D.step()
+        # ADA's r_t = E[sign(D(real))]; with the relativistic loss, of D(real) - D(fake) (no fixed zero)
+        self.augment.p = self.aug_ctrl.update(self.cur_nimg, cfg.batch_size, real_logits,
+                                              fake_logits if cfg.loss.name == "rpgan" else None)
 
         z = self._global_z()
         self.D.requires_grad_(False)
-        loss_G, terms_G = generator_loss(self.G, self.D, real, z, c, self.loss_g,
-                                         needs_real=cfg.loss.name == "rpgan")
+        loss_G, terms_G = generator_loss(self.G, self.D, real, z, c, self.loss_g, self.augment,
+                                         self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan")
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         average_gradients(self.G, self.dist)
@@ -225,7 +238,16 @@ class Trainer:
             self.guard.good()
         self.cur_nimg += cfg.batch_size
         self.step += 1
-        return {**hp, **terms_D, **terms_G, "nonfinite": bad}
+        aug = self.aug_ctrl.stats()
+        return {**hp, **terms_D, **terms_G, "aug_p": aug["p"], "aug_r_t": aug["r_t"], "nonfinite": bad}
+
+    def _self_distill_term(self, c: torch.Tensor | None):
+        """SD-GAN Eq. 2 term as (alpha * L_SD, L_SD), or None when self-distillation is off."""
+        if self.self_distiller is None:
+            return None
+        sd = self.self_distiller
+        d_feats = (lambda x: self.D(x, c, return_features=True)[1]) if self.cfg.sd.distance == "d-features" else None
+        return lambda fake, teacher: sd.generator_term(fake, teacher, d_feats)
 
     # ---- the loop ----------------------------------------------------------------------------------------------
     def _request_stop(self, signum, frame) -> None:
@@ -248,6 +270,27 @@ class Trainer:
         save_grid(to_uint8(images).cpu(), path)
         return path
 
+    def evaluate(self) -> dict[str, float]:
+        """Run cfg.metrics on the EMA generator, log them, redraw the curves, keep the best checkpoint."""
+        from ganforge.metrics import evaluate_generator, is_better, plot_metric_curves
+
+        results = evaluate_generator(self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0,
+                                     device=self.device)
+        record = {"kimg": self.cur_nimg / 1000, "step": self.step, **results}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        self.logger.log({"kimg": record["kimg"], **{f"metric/{k}": v for k, v in results.items()}})
+        plot_metric_curves(self.run_dir / "metrics.jsonl", self.run_dir / "metrics.png")
+        key = self.cfg.best_metric
+        if key:
+            if key not in results:
+                raise KeyError(f"best_metric '{key}' is not among the computed results {sorted(results)}")
+            if is_better(key, results[key], self.best.get("value")):
+                self.best = {"metric": key, "value": results[key], "kimg": record["kimg"]}
+                ckpt.write_checkpoint(self.run_dir, "best", {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                                      {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
+        return results
+
     def train(self) -> Path:
         """Run until cfg.kimg; returns the run directory. SIGINT/SIGTERM checkpoint and stop cleanly."""
         cfg, total = self.cfg, int(self.cfg.kimg * 1000)
@@ -257,6 +300,8 @@ class Trainer:
             self.save_grid()
         next_log = self.cur_nimg + cfg.log_every_kimg * 1000
         next_snap = self.cur_nimg + cfg.snapshot_every_kimg * 1000
+        every_eval = cfg.metrics_every_kimg * 1000 if cfg.metrics and cfg.metrics_every_kimg > 0 else float("inf")
+        next_eval = self.cur_nimg + every_eval
         bar = tqdm(total=total, initial=min(self.cur_nimg, total), unit="img", unit_scale=True,
                    disable=not self.dist.is_main, dynamic_ncols=True)
         t_start, n_start = time.time(), self.cur_nimg
@@ -281,12 +326,19 @@ class Trainer:
                     self.save_checkpoint()
                     self.save_grid()
                     next_snap += cfg.snapshot_every_kimg * 1000
+                if self.cur_nimg >= next_eval and self.cur_nimg < total:
+                    if self.dist.is_main:
+                        self.evaluate()
+                    barrier(self.dist)
+                    next_eval += every_eval
         finally:
             bar.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         self.save_checkpoint()
         self.save_grid()
+        if cfg.metrics and self.dist.is_main and not self._stop_requested:
+            self.evaluate()
         barrier(self.dist)
         self.logger.close()
         if self._stop_requested and self.dist.is_main:
