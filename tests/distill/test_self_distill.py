@@ -95,7 +95,7 @@ def test_identical_images_give_exactly_zero_under_augmentation(distance, channel
         pytest.skip("real ImageNet weights not imported")
     x = (torch.rand(6, channels, 32, 32) * 2 - 1).requires_grad_(True)
     value = distillers[distance](x, x.detach().clone(), d_features_fn=TinyDFeatures(channels))
-    assert float(value) == 0.0
+    assert value.item() == 0.0
 
 
 def test_the_same_transform_is_applied_to_both_images():

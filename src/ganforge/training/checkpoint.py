@@ -128,8 +128,9 @@ def load_module(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) 
     own = module.state_dict()
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
-    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}"
-              for k in sorted(set(own) & set(tensors)) if tensors[k].shape != own[k].shape]
+    shapes = [f"{k}: checkpoint {tuple(tensors[k].shape)} {tensors[k].dtype} vs model {tuple(own[k].shape)} "
+              f"{own[k].dtype}" for k in sorted(set(own) & set(tensors))
+              if tensors[k].shape != own[k].shape or tensors[k].dtype != own[k].dtype]
     if missing or unexpected or shapes:
         lines = ([f"missing: {', '.join(missing[:8])}"] if missing else []) + (
             [f"unexpected: {', '.join(unexpected[:8])}"] if unexpected else []) + shapes[:8]

@@ -253,6 +253,14 @@ class Trainer:
     def _request_stop(self, signum, frame) -> None:
         self._stop_requested = True
 
+    def _should_stop(self) -> bool:
+        """A signal on any rank stops all ranks after the same step (otherwise collectives would hang)."""
+        if self.dist.world_size > 1:
+            flag = torch.tensor([float(self._stop_requested)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            self._stop_requested = bool(flag.item())
+        return self._stop_requested
+
     def _handle_nonfinite(self, term: str) -> None:
         action = self.guard.bad(self.step, term)  # raises TrainingDiverged when out of options
         self.logger.log({"event": "nonfinite", "term": term, "step": self.step, "action": action,
@@ -306,7 +314,7 @@ class Trainer:
                    disable=not self.dist.is_main, dynamic_ncols=True)
         t_start, n_start = time.time(), self.cur_nimg
         try:
-            while self.cur_nimg < total and not self._stop_requested:
+            while self.cur_nimg < total and not self._should_stop():
                 terms = self.train_step()
                 bar.update(cfg.batch_size)
                 if terms["nonfinite"] is not None:

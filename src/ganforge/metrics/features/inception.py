@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.metrics.features.base import FeatureExtractor, match_channels
-from ganforge.metrics.features.inception_net import FIDInceptionV3, random_init_
+from ganforge.metrics.features.inception_net import FIDInceptionV3, empty_inception, random_init_
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILE}"
@@ -172,13 +172,16 @@ def build_inception(weights: str | os.PathLike | None = None, allow_download: bo
                     resize: str = "tf1") -> InceptionExtractor:
     """The standard FID network with the pretrained TF-ported weights."""
     path = resolve_inception_weights(weights, allow_download)
-    net = FIDInceptionV3()
+    net = empty_inception()
     load_inception_state(net, path)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.num_batches_tracked.zero_()  # not stored in every weights file; unused in eval mode
     digest = _file_digest(str(path.resolve()), path.stat().st_mtime)
     return InceptionExtractor(net.to(memory_format=torch.channels_last), "inception", digest, resize)
 
 
 def build_inception_random(seed: int = 0, resize: str = "tf1") -> InceptionExtractor:
     """Same architecture with seeded random weights, for random-FID (StyleGAN-XL; SD-GAN Sec. 4)."""
-    net = random_init_(FIDInceptionV3(), seed)
+    net = random_init_(empty_inception(), seed)
     return InceptionExtractor(net.to(memory_format=torch.channels_last), "inception-random", f"seed{seed}", resize)

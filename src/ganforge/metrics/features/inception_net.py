@@ -155,6 +155,13 @@ class FIDInceptionV3(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+def empty_inception() -> FIDInceptionV3:
+    """The architecture with uninitialised storage (skips PyTorch's default init, which is overwritten anyway)."""
+    with torch.device("meta"):
+        net = FIDInceptionV3()
+    return net.to_empty(device="cpu")
+
+
 @torch.no_grad()
 def random_init_(net: nn.Module, seed: int) -> nn.Module:
     """Seeded random weights for random-FID: He-normal convs, identity BatchNorm, default-scaled fc.
@@ -172,6 +179,7 @@ def random_init_(net: nn.Module, seed: int) -> nn.Module:
             m.bias.zero_()
             m.running_mean.zero_()
             m.running_var.fill_(1.0)
+            m.num_batches_tracked.zero_()
         elif isinstance(m, nn.Linear):
             m.weight.copy_(torch.randn(m.weight.shape, generator=g) / m.in_features ** 0.5)
             m.bias.zero_()
