@@ -63,7 +63,7 @@ def test_explicit_missing_path_is_an_error_even_if_the_cache_has_weights(empty_h
     hub, _ = empty_hub
     hub.mkdir(parents=True)
     (hub / inc.WEIGHTS_FILE).write_bytes(weights_file.read_bytes())
-    with pytest.raises(InceptionWeightsError, match="nope.pth"):
+    with pytest.raises(InceptionWeightsError, match=r"nope\.pth"):
         inc.resolve_inception_weights(tmp_path / "nope.pth")
     assert inc.resolve_inception_weights() == hub / inc.WEIGHTS_FILE
 
