@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "torch": torch.__version__,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "command": "python scripts/train_mnist_classifier.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(["python scripts/train_mnist_classifier.py", *(sys.argv[1:] if argv is None else argv)]),
     }
     (out / "classifier_mnist.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))

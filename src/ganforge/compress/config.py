@@ -1,0 +1,102 @@
+"""Configuration of a compression run: one dataclass tree, saved as compress.json in the run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+METHODS = ("sdakd", "nickel-dime", "kd")
+
+
+@dataclass
+class SupConfig:
+    """L_sup between student and teacher images for the same z: l1 * L1 + lpips * LPIPS (SDAKD Sec. 4.2)."""
+
+    l1: float = 1.0
+    lpips: float = 1.0
+    lpips_net: str = "vgg16"  # vgg16 | alexnet
+    lpips_weights: str | None = None  # explicit backbone weights (else ganforge.perceptual's offline search)
+
+
+@dataclass
+class SDAKDConfig:
+    """SDAKD stages 2 and 3 (Sec. 3.3); stage kimg default to half of the run's kimg each (n2 = n3, Sec. 4.2)."""
+
+    stage2_kimg: float | None = None
+    stage3_kimg: float | None = None
+    lambda1: float = 1.0  # L_MLP weight (Eq. 1, 3)
+    lambda2: float = 0.1  # L_adv weight (Eq. 3)
+    mlp_hidden: int | None = None  # hidden width of the feature MLP (default: the teacher's width)
+    stage2_fakes: str = "student"  # generated images D_S learns P_real on in stage 2: student | teacher | both
+
+
+@dataclass
+class NickelDimeConfig:
+    """NICKEL & DiME (Sec. 3): embedding distillation, teacher-G -> student-D feature matching, two critics."""
+
+    embeddings: list[str] = field(default_factory=lambda: ["dino:20", "clip:15"])  # name:lambda (Eq. 3)
+    dime_mode: str = "global"  # global (authors' code: teacher statistics) | paired (Eq. 1, same z)
+    teacher_stats: str | None = None  # statistics file (default <out>/teacher_stats.safetensors, made if absent)
+    stats_num: int = 20_000
+    stats_batch_size: int = 256
+    embed_size: int | None = None  # input side for the embedders (default: each one's own, e.g. 224)
+    dino_weights: str | None = None
+    clip_weights: str | None = None
+    lambda_nickel: float = 10.0
+    nickel_resolutions: list[int] = field(default_factory=list)  # empty: [resolution // 4] (Sec. 4.1)
+    wavelet_levels: int = 3
+    adv_teacher_weight: float = 1.0  # G_S's adversarial term against D_T
+    adv_student_weight: float = 1.0  # ... and against D_S
+    train_teacher_d: bool = True  # D_T keeps training against G_S (the authors' code does)
+
+
+@dataclass
+class KDConfig:
+    """Plain output distillation (CAGC-style baseline): L_sup only, optionally plus an adversarial term."""
+
+    adv_weight: float = 0.0  # > 0 adds adversarial training against a student-width D
+
+
+@dataclass
+class CompressConfig:
+    method: str = "sdakd"
+    teacher: str = ""  # run dir / checkpoint dir of the teacher (G_ema is the teacher generator, D its critic)
+    fraction: float = 0.25
+    init: str = "teacher"  # teacher (largest-L1 channels) | random
+    out: str = "runs/compress"
+    data: str | None = None  # default: the teacher's training data
+    data_size: int | None = None
+    kimg: float = 10.0  # student training length (all stages together)
+    batch_size: int = 32
+    seed: int = 0
+    device: str = "auto"
+    lr: float = 2e-4
+    beta1: float = 0.0
+    beta2: float = 0.99
+    gamma: float | None = None  # R1/R2 weight; default: the teacher's final gamma
+    ema_halflife_kimg: float = 0.5
+    ema_rampup: float = 0.05  # half-life <= ema_rampup * images seen (StyleGAN2-ADA)
+    log_every_kimg: float = 0.5
+    snapshot_every_kimg: float = 5.0
+    keep_checkpoints: int = 2
+    grid_size: int = 16
+    eval_metric: str = ""  # model selection metric, e.g. "fid@classifier-mnist"; empty: no selection
+    eval_every_kimg: float = 0.0  # 0: at the end of every stage only
+    eval_num: int = 1000
+    eval_seed: int = 12345  # validation latents, distinct from the test seed 0 of `ganforge evaluate`
+    max_nonfinite_skips: int = 20
+    sup: SupConfig = field(default_factory=SupConfig)
+    sdakd: SDAKDConfig = field(default_factory=SDAKDConfig)
+    nickel: NickelDimeConfig = field(default_factory=NickelDimeConfig)
+    kd: KDConfig = field(default_factory=KDConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
+
+
+def to_dict(cfg: CompressConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+__all__ = ["METHODS", "CompressConfig", "KDConfig", "NickelDimeConfig", "SDAKDConfig", "SupConfig", "to_dict"]

@@ -1,0 +1,162 @@
+"""NICKEL & DiME (Yeo, Jang & Yoo, Sec. 3).
+
+DiME (Eq. 1): distillation through frozen embedding networks phi. `paired`: L1 between phi(G_T(z)) and
+phi(G_S(z)) for the same z. `global` (the authors' code): L1 between the batch mean / second moment of
+phi(G_S(z)) and the teacher's "global features" precomputed over many samples (Sec. 4.5).
+NICKEL (Eq. 2): feature maps of G_T at 1/4 of the output resolution are matched to the student discriminator's
+feature maps of the same resolution, computed on G_T's images and mapped to G_T's width by a learned 1x1
+projection f_i, with the Haar wavelet loss on the LH, HL and HH bands. It trains D_S (and f_i) only.
+Training objective (Eq. 3): L = L_adv(D_T, D_S) + sum_e lambda_e L_e + lambda_NICKEL L_NICKEL.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganforge.compress.common import DistillMethod, DistillSetup, adam, adversarial_g_loss, optimizer_step
+from ganforge.compress.embeddings import Embedder, build_embedder
+from ganforge.compress.teacher_stats import teacher_stats_for
+from ganforge.compress.wavelet import wavelet_loss
+from ganforge.training.steps import discriminator_loss
+
+DIME_MODES = ("global", "paired")
+
+
+def dime_paired_loss(phi: Embedder, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """E ||phi(G_T(z)) - phi(G_S(z))||_1 for the same z (NICKEL & DiME Eq. 1), mean over batch and dimensions."""
+    with torch.no_grad():
+        target = phi(teacher.detach())
+    return (phi(student) - target).abs().mean()
+
+
+def dime_global_loss(phi: Embedder, student: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean-abs distance of the batch mean and second moment of phi(G_S(z)) to the teacher's global features."""
+    f = phi(student).float()
+    mean, m2 = stats["mean"].to(f.device, f.dtype), stats["m2"].to(f.device, f.dtype)
+    return (f.mean(0) - mean).abs().mean() + (f.square().mean(0) - m2).abs().mean()
+
+
+def parse_embeddings(items: list[str]) -> list[tuple[str, float]]:
+    """['dino:20', 'clip:15'] -> [('dino', 20.0), ('clip', 15.0)]; a bare name gets weight 1."""
+    out = []
+    for item in items:
+        name, sep, weight = item.partition(":")
+        out.append((name.strip(), float(weight) if sep else 1.0))
+    return out
+
+
+class NickelProjector(nn.Module):
+    """f_i: 1x1 convs from the student D's feature maps to the teacher G's width, one per matched resolution."""
+
+    def __init__(self, G_T: nn.Module, D_S: nn.Module, resolutions: list[int]):
+        super().__init__()
+        res = G_T.resolution
+        d_widths = list(reversed(D_S.cfg.widths))  # D stages run high -> low resolution
+        self.g_index, self.d_index, projs = [], [], []
+        for r in resolutions:
+            gi, dj = int(math.log2(r / 4)), int(math.log2(res / r)) - 1
+            if 4 * 2**gi != r or not 0 <= gi < len(G_T.widths) or not 0 <= dj < len(d_widths) - 1:
+                raise ValueError(f"NICKEL resolution {r} is not a feature resolution shared by G (4..{res}) and "
+                                 f"D's stage outputs ({res // 2}..8)")
+            self.g_index.append(gi)
+            self.d_index.append(dj)
+            projs.append(nn.Conv2d(d_widths[dj + 1], G_T.widths[gi], 1))
+        self.projs = nn.ModuleList(projs)
+
+    def loss(self, d_feats: list[torch.Tensor], g_feats: list[torch.Tensor], levels: int = 3) -> torch.Tensor:
+        """L_NICKEL = sum_i wavelet(G_T_i(z), f_i(D_S_i(G_T(z)))) over LH, HL, HH (Eq. 2)."""
+        total = None
+        for proj, gi, dj in zip(self.projs, self.g_index, self.d_index):
+            term = wavelet_loss(proj(d_feats[dj].float()), g_feats[gi].detach().float(), levels)
+            total = term if total is None else total + term
+        assert total is not None
+        return total
+
+
+def nickel_loss(D_S: nn.Module, projector: NickelProjector, teacher_images: torch.Tensor,
+                teacher_feats: list[torch.Tensor], c: torch.Tensor | None, levels: int = 3) -> torch.Tensor:
+    """D_S's feature maps on G_T's images, projected and matched to G_T's own feature maps."""
+    _, d_feats = D_S(teacher_images.detach(), c, return_features=True)
+    return projector.loss(d_feats, teacher_feats, levels)
+
+
+class NickelDimeMethod(DistillMethod):
+    name = "nickel-dime"
+
+    def __init__(self, setup: DistillSetup):
+        super().__init__(setup)
+        cfg = self.cfg = setup.cfg.nickel
+        if cfg.dime_mode not in DIME_MODES:
+            raise ValueError(f"nickel.dime_mode must be one of {DIME_MODES}, got {cfg.dime_mode!r}")
+        self.embedders: dict[str, Embedder] = {}
+        self.weights: dict[str, float] = {}
+        for name, weight in parse_embeddings(cfg.embeddings):
+            path = {"dino": cfg.dino_weights, "clip": cfg.clip_weights}.get(name)
+            self.embedders[name] = build_embedder(name, path, cfg.embed_size).to(setup.device)
+            self.weights[name] = weight
+        self.stats = {}
+        self.stats_reused = False
+        if self.embedders and cfg.dime_mode == "global":
+            path = Path(cfg.teacher_stats) if cfg.teacher_stats else setup.run_dir / "teacher_stats.safetensors"
+            self.stats, self.stats_reused = teacher_stats_for(setup.G_T, self.embedders, path, cfg.stats_num,
+                                                              cfg.stats_batch_size, setup.cfg.seed, setup.device)
+        resolutions = cfg.nickel_resolutions or [setup.G_T.resolution // 4]
+        self.projector = NickelProjector(setup.G_T, setup.D_S, resolutions).to(setup.device)
+        self.opt_G = adam(setup.G_S.parameters(), setup.cfg)
+        self.opt_D = adam([*setup.D_S.parameters(), *self.projector.parameters()], setup.cfg)
+        self.opt_DT = adam(setup.D_T.parameters(), setup.cfg) if cfg.train_teacher_d else None
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"nickel_proj": self.projector, **({"D_T": self.s.D_T} if self.opt_DT is not None else {})}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_G, "D": self.opt_D, **({"D_T": self.opt_DT} if self.opt_DT is not None else {})}
+
+    def dime(self, image: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """sum_e lambda_e L_e over the embedders (Eq. 3)."""
+        total, terms = image.new_zeros(()), {}
+        for name, phi in self.embedders.items():
+            if self.cfg.dime_mode == "paired":
+                term = dime_paired_loss(phi, image, target)
+            else:
+                term = dime_global_loss(phi, image, self.stats[name])
+            terms[f"L_{name}"] = float(term.detach())
+            total = total + self.weights[name] * term
+        return total, terms
+
+    def step(self, stage: str, real: torch.Tensor, c: torch.Tensor | None, z: torch.Tensor) -> dict[str, float]:
+        s, cfg = self.s, self.cfg
+        with torch.no_grad():
+            target, feats_t = s.G_T(z, c, return_features=True)
+            fake = s.G_S(z, c)
+        s.D_S.requires_grad_(True)
+        loss_D, terms_D, _ = discriminator_loss(s.D_S, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+        terms = {f"{k}_S": v for k, v in terms_D.items()}
+        l_nickel = nickel_loss(s.D_S, self.projector, target, feats_t, c, cfg.wavelet_levels)
+        terms["L_NICKEL"] = float(l_nickel.detach())
+        terms["skipped_D"] = float(not optimizer_step(self.opt_D, loss_D + cfg.lambda_nickel * l_nickel))
+        if self.opt_DT is not None:  # the teacher critic keeps training against the student (authors' code)
+            s.D_T.requires_grad_(True)
+            loss_DT, terms_DT, _ = discriminator_loss(s.D_T, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+            terms.update({f"{k}_T": v for k, v in terms_DT.items()})
+            terms["skipped_DT"] = float(not optimizer_step(self.opt_DT, loss_DT))
+
+        image = s.G_S(z, c)
+        adv_s = adversarial_g_loss(s.D_S, real, image, c, s.loss_g, s.needs_real)
+        adv_t = adversarial_g_loss(s.D_T, real, image, c, s.loss_g, s.needs_real)
+        loss_G = cfg.adv_student_weight * adv_s + cfg.adv_teacher_weight * adv_t
+        dime, dime_terms = self.dime(image, target)
+        terms.update(dime_terms)
+        terms.update({"L_adv_S": float(adv_s.detach()), "L_adv_T": float(adv_t.detach())})
+        loss_G = loss_G + dime
+        terms["loss_G"] = float(loss_G.detach())
+        terms["skipped_G"] = float(not optimizer_step(self.opt_G, loss_G))
+        return terms
+
+
+__all__ = ["DIME_MODES", "NickelDimeMethod", "NickelProjector", "dime_global_loss", "dime_paired_loss",
+           "nickel_loss", "parse_embeddings"]
