@@ -36,6 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--subset", type=int, default=1000, help="training images (a fixed random subset)")
     ap.add_argument("--methods", default="none,diffaugment,ada")
     ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--width", type=int, default=None, help="channels of every stage (default: the preset's)")
+    ap.add_argument("--cardinality", type=int, default=None, help="groups per stage (default: width * 2 / 16)")
     ap.add_argument("--kimg", type=float, default=6.0)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
@@ -91,6 +93,10 @@ def train_and_evaluate(method: str, args: argparse.Namespace, data: tuple[ImageD
     cfg.schedule.burnin_kimg = args.kimg / 2  # gamma and EMA half-life reach their targets mid-run
     cfg.log_every_kimg, cfg.snapshot_every_kimg, cfg.grid_size = args.kimg / 40, args.kimg, 64
     cfg.augment = augment_config(method, args)
+    if args.width is not None:
+        n = len(cfg.net.widths)
+        cfg.net.widths = [args.width] * n
+        cfg.net.cardinalities = [args.cardinality or max(1, args.width * cfg.net.expansion // 16)] * n
     resume = any(Path(cfg.out).glob("ckpt-*/state.json"))
     t0 = time.time()
     trainer = Trainer(cfg, dataset=train, resume=resume)

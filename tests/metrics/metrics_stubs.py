@@ -16,7 +16,11 @@ class TinyGenerator(nn.Module):
         self.fc = nn.Linear(z_dim, channels * 64)
         self.channels, self.shift = channels, shift
         self.seen_labels: list[torch.Tensor] = []
-        torch.nn.init.normal_(self.fc.weight, std=0.3, generator=torch.Generator().manual_seed(1))
+        g = torch.Generator().manual_seed(1)  # every parameter fixed: two instances are the same generator
+        with torch.no_grad():
+            torch.nn.init.normal_(self.fc.weight, std=0.3, generator=g)
+            torch.nn.init.normal_(self.embed.weight, std=1.0, generator=g)
+            self.fc.bias.zero_()
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         if self.num_classes:

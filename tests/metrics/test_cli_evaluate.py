@@ -59,3 +59,17 @@ def test_checkpoint_mode_and_saved_statistics(tiny_extractor, tmp_path, monkeypa
 def test_usage_errors(tmp_path):
     with pytest.raises(SystemExit):
         main(["evaluate", "--data", "digits"])  # neither checkpoint nor --fake
+
+
+def test_missing_inception_weights_exit_with_the_fix(tmp_path, monkeypatch):
+    from ganforge.metrics.features import inception as inc
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.delenv(inc.ENV_WEIGHTS, raising=False)
+    monkeypatch.delenv(inc.ENV_DOWNLOAD, raising=False)
+    real_dir, fake_dir = tmp_path / "real", tmp_path / "fake"
+    write_pngs(real_dir, generate_images(TinyGenerator(), 4, seed=1))
+    write_pngs(fake_dir, generate_images(TinyGenerator(), 4, seed=2))
+    with pytest.raises(SystemExit) as err:
+        main(["evaluate", "--real", str(real_dir), "--fake", str(fake_dir), "--metrics", "fid", "--no-disk-cache"])
+    assert inc.WEIGHTS_FILE in str(err.value.code) and "--weights" in str(err.value.code)

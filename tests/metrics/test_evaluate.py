@@ -12,12 +12,18 @@ from ganforge.metrics.evaluate import EvalOptions, parse_metrics
 from ganforge.metrics.sampling import eval_latents
 
 
-def test_all_metrics_share_one_feature_pass_per_set(tiny_extractor, real_images, tmp_path):
+def test_all_metrics_share_one_feature_pass_per_set(tiny_extractor, real_images, tmp_path, monkeypatch):
+    import ganforge.metrics.evaluate as ev
+
     net, _ = tiny_extractor
     G = TinyGenerator()
+    calls = []
+    original = ev.manifold_metrics
+    monkeypatch.setattr(ev, "manifold_metrics", lambda *a, **k: calls.append(k) or original(*a, **k))
     out = evaluate_generator(G, real_images, "fid,kid,pr,dc", num=200, features="tiny", kid_subset_size=100,
                              kid_subsets=10, cache_dir=tmp_path)
     assert net.images_seen == len(real_images) + 200  # one real pass + one generated pass for 4 metrics
+    assert len(calls) == 1 and calls[0]["pr_k"] == 3 and calls[0]["dc_k"] == 5  # one distance pass for pr+dc
     assert set(out) == {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage"}
     assert all(np.isfinite(v) for v in out.values())
 

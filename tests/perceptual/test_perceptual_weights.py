@@ -52,7 +52,7 @@ def test_missing_weights_error_names_files_and_fixes(isolated_cache):
         build_backbone("alexnet")
 
 
-def test_explicit_path_that_does_not_exist_is_an_error_not_a_fallback(real_weights, tmp_path):
+def test_explicit_path_that_does_not_exist_is_an_error_not_a_fallback(tmp_path):
     with pytest.raises(WeightsNotFoundError, match=r"nope\.safetensors"):
         find_backbone_weights("alexnet", tmp_path / "nope.safetensors")
 

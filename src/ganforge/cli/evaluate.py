@@ -16,7 +16,7 @@ from ganforge.metrics.evaluate import (
     evaluate_images,
     reference_stats,
 )
-from ganforge.metrics.features.inception import RESIZE_MODES
+from ganforge.metrics.features.inception import RESIZE_MODES, InceptionWeightsError
 from ganforge.metrics.images import load_image_set
 
 
@@ -71,6 +71,13 @@ def format_table(results: dict[str, float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (InceptionWeightsError, ImportError) as e:  # missing weights / backbone: the message is the fix
+        raise SystemExit(f"ganforge evaluate: {e}") from e
+
+
+def _run(args: argparse.Namespace) -> int:
     opts = _options(args)
     t0 = time.time()
     real = args.real if str(args.real).endswith(".npz") else load_image_set(args.real)

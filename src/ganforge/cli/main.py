@@ -12,6 +12,10 @@ COMMANDS: tuple[str, ...] = (
     "generate",
     "dirac",
     "evaluate",
+    "compress",
+    "report",
+    "export",
+    "distill",
 )
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 from ganforge.compress.config import CompressConfig, SupConfig
 from ganforge.losses.adversarial import Loss
+from ganforge.training.steps import discriminator_loss
 
 
 class SupervisedLoss(nn.Module):
@@ -102,6 +103,14 @@ class DistillSetup:
         return self.loss_name == "rpgan"
 
 
+def critic_loss(setup: DistillSetup, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                c: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+    """The teacher's GAN loss for critic D with its R1/R2 penalties (training.steps.discriminator_loss)."""
+    D.requires_grad_(True)
+    out = discriminator_loss(D, real, fake, c, setup.loss_d, setup.gamma, setup.r1, setup.r2)
+    return out[0], out[1]
+
+
 class DistillMethod:
     """One compression method: its stages, extra trainable modules, optimisers and one training step."""
 
@@ -125,4 +134,5 @@ class DistillMethod:
         raise NotImplementedError
 
 
-__all__ = ["DistillMethod", "DistillSetup", "SupervisedLoss", "adam", "adversarial_g_loss", "optimizer_step"]
+__all__ = ["DistillMethod", "DistillSetup", "SupervisedLoss", "adam", "adversarial_g_loss", "critic_loss",
+           "optimizer_step"]

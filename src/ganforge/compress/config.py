@@ -91,12 +91,22 @@ class CompressConfig:
     kd: KDConfig = field(default_factory=KDConfig)
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method '{self.method}'; choose one of {', '.join(METHODS)}")
+        validate(self)
+
+
+def validate(cfg: CompressConfig) -> None:
+    """Errors that name the fix for values the dataclass types cannot rule out."""
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method '{cfg.method}'; choose one of {', '.join(METHODS)}")
+    if not 0 < cfg.fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {cfg.fraction}")
+    if cfg.kimg < 0 or cfg.batch_size < 1:
+        raise ValueError(f"kimg must be >= 0 and batch_size >= 1, got {cfg.kimg} and {cfg.batch_size}")
 
 
 def to_dict(cfg: CompressConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-__all__ = ["METHODS", "CompressConfig", "KDConfig", "NickelDimeConfig", "SDAKDConfig", "SupConfig", "to_dict"]
+__all__ = ["METHODS", "CompressConfig", "KDConfig", "NickelDimeConfig", "SDAKDConfig", "SupConfig", "to_dict",
+           "validate"]

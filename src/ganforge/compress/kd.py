@@ -15,9 +15,9 @@ from ganforge.compress.common import (
     SupervisedLoss,
     adam,
     adversarial_g_loss,
+    critic_loss,
     optimizer_step,
 )
-from ganforge.training.steps import discriminator_loss
 
 
 class KDMethod(DistillMethod):
@@ -44,8 +44,7 @@ class KDMethod(DistillMethod):
         if self.opt_D is not None:
             with torch.no_grad():
                 fake = s.G_S(z, c)
-            s.D_S.requires_grad_(True)
-            loss_D, terms_D, _ = discriminator_loss(s.D_S, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+            loss_D, terms_D = critic_loss(s, s.D_S, real, fake, c)
             terms.update(terms_D)
             terms["skipped_D"] = float(not optimizer_step(self.opt_D, loss_D))
         image = s.G_S(z, c)

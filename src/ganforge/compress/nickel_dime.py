@@ -17,11 +17,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.compress.common import DistillMethod, DistillSetup, adam, adversarial_g_loss, optimizer_step
+from ganforge.compress.common import (
+    DistillMethod,
+    DistillSetup,
+    adam,
+    adversarial_g_loss,
+    critic_loss,
+    optimizer_step,
+)
 from ganforge.compress.embeddings import Embedder, build_embedder
 from ganforge.compress.teacher_stats import teacher_stats_for
 from ganforge.compress.wavelet import wavelet_loss
-from ganforge.training.steps import discriminator_loss
 
 DIME_MODES = ("global", "paired")
 
@@ -64,7 +70,7 @@ class NickelProjector(nn.Module):
                                  f"D's stage outputs ({res // 2}..8)")
             self.g_index.append(gi)
             self.d_index.append(dj)
-            projs.append(nn.Conv2d(d_widths[dj + 1], G_T.widths[gi], 1))
+            projs.append(nn.Conv2d(d_widths[dj + 1], G_T.widths[gi], 1, bias=False))  # a bias only moves LL
         self.projs = nn.ModuleList(projs)
 
     def loss(self, d_feats: list[torch.Tensor], g_feats: list[torch.Tensor], levels: int = 3) -> torch.Tensor:
@@ -133,15 +139,13 @@ class NickelDimeMethod(DistillMethod):
         with torch.no_grad():
             target, feats_t = s.G_T(z, c, return_features=True)
             fake = s.G_S(z, c)
-        s.D_S.requires_grad_(True)
-        loss_D, terms_D, _ = discriminator_loss(s.D_S, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+        loss_D, terms_D = critic_loss(s, s.D_S, real, fake, c)
         terms = {f"{k}_S": v for k, v in terms_D.items()}
         l_nickel = nickel_loss(s.D_S, self.projector, target, feats_t, c, cfg.wavelet_levels)
         terms["L_NICKEL"] = float(l_nickel.detach())
         terms["skipped_D"] = float(not optimizer_step(self.opt_D, loss_D + cfg.lambda_nickel * l_nickel))
         if self.opt_DT is not None:  # the teacher critic keeps training against the student (authors' code)
-            s.D_T.requires_grad_(True)
-            loss_DT, terms_DT, _ = discriminator_loss(s.D_T, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+            loss_DT, terms_DT = critic_loss(s, s.D_T, real, fake, c)
             terms.update({f"{k}_T": v for k, v in terms_DT.items()})
             terms["skipped_DT"] = float(not optimizer_step(self.opt_DT, loss_DT))
 

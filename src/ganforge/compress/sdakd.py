@@ -19,10 +19,10 @@ from ganforge.compress.common import (
     SupervisedLoss,
     adam,
     adversarial_g_loss,
+    critic_loss,
     optimizer_step,
 )
 from ganforge.compress.mlp_distill import FeatureMLP, mlp_distill_loss
-from ganforge.training.steps import discriminator_loss
 
 STAGE2_FAKES = ("student", "teacher", "both")
 
@@ -92,7 +92,7 @@ class SDAKDMethod(DistillMethod):
         else:
             with torch.no_grad():
                 fake = s.G_S(z, c)
-            loss_D, terms_D, _ = discriminator_loss(s.D_S, real, fake, c, s.loss_d, s.gamma, s.r1, s.r2)
+            loss_D, terms_D = critic_loss(s, s.D_S, real, fake, c)
             terms.update(terms_D)
         terms["skipped_D"] = float(not optimizer_step(self.opt_D, loss_D))
 

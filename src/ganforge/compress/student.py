@@ -104,7 +104,8 @@ def layout_of(module: nn.Module) -> tuple[Layout, dict[str, int]]:
     raise TypeError(f"expected a ganforge Generator or Discriminator, got {type(module).__name__}")
 
 
-def channel_importance(state: dict[str, torch.Tensor], layout: Layout, cards: dict[str, int]) -> dict[str, torch.Tensor]:
+def channel_importance(state: dict[str, torch.Tensor], layout: Layout,
+                       cards: dict[str, int]) -> dict[str, torch.Tensor]:
     """L1 norm of every weight touching each channel (written or read by it), per channel set."""
     imp: dict[str, torch.Tensor] = {}
     for name, axes in layout.items():

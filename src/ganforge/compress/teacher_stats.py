@@ -37,7 +37,8 @@ def teacher_digest(G: nn.Module) -> str:
 
 @torch.no_grad()
 def compute_teacher_stats(G: nn.Module, embedders: dict[str, Embedder], num: int = 20_000, batch_size: int = 256,
-                          seed: int = 0, device: torch.device | str | None = None) -> dict[str, dict[str, torch.Tensor]]:
+                          seed: int = 0, device: torch.device | str | None = None,
+                          ) -> dict[str, dict[str, torch.Tensor]]:
     """{name: {"mean": E[phi], "m2": E[phi^2]}} over `num` teacher samples (z, labels from `seed`), in float64."""
     from ganforge.metrics.sampling import eval_latents
 
@@ -78,7 +79,8 @@ def read_teacher_stats(path: str | Path) -> tuple[dict[str, dict[str, torch.Tens
         if md.get("format") != STATS_FORMAT:
             raise TeacherStatsError(f"{path} is not a ganforge teacher-statistics file")
         stats: dict[str, dict[str, torch.Tensor]] = {}
-        for key in f.keys():
+        names = f.keys()
+        for key in names:
             name, _, part = key.rpartition(".")
             stats.setdefault(name, {})[part] = f.get_tensor(key)
     return stats, json.loads(md["meta"])

@@ -160,6 +160,7 @@ def reference_features(real: Any, jobs: dict[str, tuple[str, dict[str, Any]]], o
 def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str, dict[str, torch.Tensor]],
              opts: EvalOptions) -> dict[str, float]:
     out: dict[str, float] = {}
+    manifold_done: set[tuple[str, str]] = set()
     for spec in specs:
         s, ex = spec.suffix, spec.extractor
         if spec.metric in ("kid", "pr", "dc") and "features" not in ref[ex].arrays:
@@ -170,13 +171,16 @@ def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str
             mean, std = kid_from_features(ref[ex].features, fake[ex]["features"], subsets=opts.kid_subsets,
                                           subset_size=opts.kid_subset_size, seed=opts.kid_seed)
             out[f"kid{s}"], out[f"kid_std{s}"] = mean, std
-        elif spec.metric in ("pr", "dc"):
-            pr_k = opts.pr_k if spec.metric == "pr" else None
-            dc_k = opts.dc_k if spec.metric == "dc" else None
+        elif spec.metric in ("pr", "dc") and (ex, s) not in manifold_done:
+            # precision/recall and density/coverage on one extractor share one real-fake distance pass
+            wanted = {sp.metric for sp in specs if (sp.extractor, sp.suffix) == (ex, s)}
+            pr_k = opts.pr_k if "pr" in wanted else None
+            dc_k = opts.dc_k if "dc" in wanted else None
             radii = ref[ex].radii(tuple(k for k in (pr_k, dc_k) if k is not None))
             values = manifold_metrics(ref[ex].features, fake[ex]["features"], pr_k=pr_k, dc_k=dc_k,
                                       real_radii=radii)
             out.update({f"{k}{s}": v for k, v in values.items()})
+            manifold_done.add((ex, s))
         elif spec.metric == "rfid":
             keys = [f"{ex}#{i}" for i in range(opts.rfid_seeds)]
             vals = [fid_from_stats(ref[k].stats(), GaussianStats.from_features(fake[k]["features"])) for k in keys]

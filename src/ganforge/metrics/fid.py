@@ -19,12 +19,29 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ganforge.metrics.threads import limited_threads
+
 ArrayLike = np.ndarray | torch.Tensor
 
 
 def _f64(x: ArrayLike) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
     return t.detach().to("cpu", torch.float64)
+
+
+def upper_block_gram(x: torch.Tensor, blocks: int = 4) -> torch.Tensor:
+    """x^T x from its upper block triangle only (10 of 16 block products for 4 blocks: ~40% fewer flops)."""
+    d = x.shape[1]
+    edges = [d * i // blocks for i in range(blocks + 1)]
+    out = x.new_empty(d, d)
+    for i in range(blocks):
+        a = x[:, edges[i]:edges[i + 1]]
+        for j in range(i, blocks):
+            block = a.T @ x[:, edges[j]:edges[j + 1]]
+            out[edges[i]:edges[i + 1], edges[j]:edges[j + 1]] = block
+            if j != i:
+                out[edges[j]:edges[j + 1], edges[i]:edges[i + 1]] = block.T
+    return out
 
 
 def _check_finite(x: torch.Tensor, what: str) -> None:
@@ -62,8 +79,7 @@ class GaussianStats:
             raise ValueError(f"need a [N >= 2, D] feature array, got {tuple(x.shape)}")
         _check_finite(x, "features")
         mu = x.mean(0)
-        xc = x - mu
-        return cls(mu, (xc.T @ xc) / (x.shape[0] - 1), x.shape[0])
+        return cls(mu, upper_block_gram(x - mu) / (x.shape[0] - 1), x.shape[0])
 
     def factor(self) -> torch.Tensor:
         """A with sigma = A A^T: Cholesky when sigma is positive definite, else U diag(sqrt(l))."""
@@ -73,7 +89,8 @@ class GaussianStats:
             if int(info) == 0:
                 self._factor = chol
             else:
-                eig, vec = torch.linalg.eigh(self.sigma)
+                with limited_threads(1):
+                    eig, vec = torch.linalg.eigh(self.sigma)
                 self._factor = vec * _clip_eigenvalues(eig, "sigma").sqrt()
         return self._factor
 
@@ -83,7 +100,8 @@ def trace_sqrt_product(a: GaussianStats, b: GaussianStats) -> float:
     factor = a.factor()
     m = factor.T @ b.sigma @ factor
     m = (m + m.T) / 2  # exact symmetry for the symmetric eigen-solver
-    eig = _clip_eigenvalues(torch.linalg.eigvalsh(m), "A^T S2 A")
+    with limited_threads(1):
+        eig = _clip_eigenvalues(torch.linalg.eigvalsh(m), "A^T S2 A")
     return float(eig.sqrt().sum())
 
 

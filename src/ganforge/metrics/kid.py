@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ganforge.metrics.fid import ArrayLike
+from ganforge.metrics.threads import limited_threads
 
 
 def _tensor(x: ArrayLike) -> torch.Tensor:
@@ -29,21 +30,30 @@ def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: fl
         raise ValueError(f"need two samples of equal size >= 2, got {x.shape[0]} and {y.shape[0]}")
     g = 1.0 / x.shape[1] if gamma is None else gamma
 
-    def kernel_sum(a: torch.Tensor, b: torch.Tensor, drop_diagonal: bool) -> float:
+    def kernel_sum(a: torch.Tensor, b: torch.Tensor, drop_diagonal: bool = False) -> float:
         k = (a @ b.T).mul_(g).add_(coef0).pow_(degree)
         total = float(k.sum(dtype=torch.float64))
         return total - float(k.diagonal().sum(dtype=torch.float64)) if drop_diagonal else total
 
-    k_xx = kernel_sum(x, x, True)
-    k_yy = kernel_sum(y, y, True)
-    k_xy = kernel_sum(x, y, False)
+    def off_diagonal_sum(a: torch.Tensor, blocks: int = 4) -> float:
+        # k(a, a) is symmetric: sum the upper block triangle once and the blocks above the diagonal twice
+        parts = a.tensor_split(blocks)
+        return sum(kernel_sum(p, p, True) + 2 * sum(kernel_sum(p, q) for q in parts[i + 1:])
+                   for i, p in enumerate(parts))
+
+    k_xx = off_diagonal_sum(x)
+    k_yy = off_diagonal_sum(y)
+    k_xy = kernel_sum(x, y)
     return (k_xx + k_yy) / (m * (m - 1)) - 2 * k_xy / (m * m)
 
 
 def kid_from_features(real: ArrayLike, fake: ArrayLike, *, subsets: int = 100, subset_size: int = 1000,
                       seed: int = 2020, degree: int = 3, gamma: float | None = None,
-                      coef0: float = 1.0) -> tuple[float, float]:
-    """(mean, std) of the unbiased MMD^2 over subsets; subset_size is capped at the smaller set size."""
+                      coef0: float = 1.0, threads: int | None = 1) -> tuple[float, float]:
+    """(mean, std) of the unbiased MMD^2 over subsets; subset_size is capped at the smaller set size.
+
+    `threads` bounds PyTorch's threads for the subset loop (see ganforge.metrics.threads; None: unchanged).
+    """
     r, f = _tensor(real), _tensor(fake)
     if r.ndim != 2 or f.ndim != 2 or r.shape[1] != f.shape[1]:
         raise ValueError(f"feature arrays must be [N, D] with the same D, got {tuple(r.shape)}, {tuple(f.shape)}")
@@ -54,8 +64,9 @@ def kid_from_features(real: ArrayLike, fake: ArrayLike, *, subsets: int = 100, s
     m = min(subset_size, len(r), len(f))
     rng = np.random.RandomState(seed)
     values = np.empty(subsets)
-    for i in range(subsets):
-        fi = torch.from_numpy(rng.choice(len(f), m, replace=False))
-        ri = torch.from_numpy(rng.choice(len(r), m, replace=False))
-        values[i] = polynomial_mmd2(f[fi], r[ri], degree, gamma, coef0)
+    with limited_threads(threads):
+        for i in range(subsets):
+            fi = torch.from_numpy(rng.choice(len(f), m, replace=False))
+            ri = torch.from_numpy(rng.choice(len(r), m, replace=False))
+            values[i] = polynomial_mmd2(f[fi], r[ri], degree, gamma, coef0)
     return float(values.mean()), float(values.std())

@@ -70,7 +70,7 @@ class LPIPS(nn.Module):
         return out
 
     def distance_from_taps(self, taps0: list[torch.Tensor], taps1: list[torch.Tensor]) -> torch.Tensor:
-        """Sum over layers of the spatially averaged, linearly weighted squared tap differences -> [N]."""
+        """Sum over layers of the spatially averaged, linearly weighted squared tap differences -> [N] (LPIPS Eq. 1)."""
         total = None
         for lin, a, b in zip(self.lins, taps0, taps1, strict=True):
             term = lin((a - b) ** 2).mean(dim=(1, 2, 3))

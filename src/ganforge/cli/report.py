@@ -1,0 +1,38 @@
+"""`ganforge report CHECKPOINT...`: parameters, MACs, compression rate, per-stage split and CPU latency speed-ups."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ganforge.compress.report import build_report, format_report, load_generators
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="params, MACs, compression rate and CPU latency of generators vs a teacher",
+                       description="Profile generators (run dirs, checkpoints or generator files). Ratios and "
+                                   "speed-ups are relative to --teacher (default: the first CHECKPOINT).")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
+    p.add_argument("--teacher", help="reference generator (added to the list if not in it)")
+    p.add_argument("--batch-sizes", default="1,32", help="latency batch sizes (default 1,32)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed forward passes first")
+    p.add_argument("--repeats", type=int, default=10, help="timed passes; the median is reported")
+    p.add_argument("--threads", type=int, help="torch CPU threads for the timing (default: torch's current)")
+    p.add_argument("--no-stages", action="store_true", help="omit the per-stage table")
+    p.add_argument("--json", help="also write the numbers here")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = list(args.checkpoints)
+    if args.teacher and args.teacher not in paths:
+        paths.insert(0, args.teacher)
+    batch_sizes = tuple(int(b) for b in str(args.batch_sizes).split(",") if b.strip())
+    rows = build_report(load_generators(paths), args.teacher, batch_sizes, args.warmup, args.repeats, args.threads)
+    print(format_report(rows, stages=not args.no_stages))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"teacher": args.teacher or paths[0],
+                                               "rows": [r.to_dict() for r in rows]}, indent=1) + "\n")
+    return 0

@@ -1,0 +1,230 @@
+"""The compression loop: load the teacher, build students, run a method's stages, select, checkpoint.
+
+Run directories have the Trainer's layout (ckpt-*/G.safetensors, G_ema, D, state.json with "config" -> "net",
+generator.safetensors, samples/, log.jsonl) plus compress.json, metrics.jsonl and best/ (the checkpoint chosen by
+`eval_metric`, SDAKD Sec. 4.2), so `ganforge generate|evaluate|export RUN_DIR` work on students unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganforge.compress import config as ccfg
+from ganforge.compress.common import DistillMethod, DistillSetup
+from ganforge.compress.config import CompressConfig
+from ganforge.compress.kd import KDMethod
+from ganforge.compress.nickel_dime import NickelDimeMethod
+from ganforge.compress.sdakd import SDAKDMethod
+from ganforge.compress.student import INITS, make_student
+from ganforge.compress.teacher_stats import teacher_digest
+from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.losses import get_loss
+from ganforge.networks import Discriminator, Generator, NetworkConfig
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.config import TrainConfig, to_dict
+from ganforge.training.ema import update_ema
+from ganforge.training.load import resolve_checkpoint
+from ganforge.training.logger import RunLogger
+from ganforge.training.overrides import update_from_dict
+from ganforge.training.presets import get_preset
+from ganforge.training.schedules import ema_beta
+from ganforge.training.trainer import check_data_matches, resolve_device
+from ganforge.utils.grid import save_grid
+
+METHOD_CLASSES: dict[str, type[DistillMethod]] = {"sdakd": SDAKDMethod, "nickel-dime": NickelDimeMethod,
+                                                  "kd": KDMethod}
+
+
+def teacher_config(state: dict) -> TrainConfig:
+    """The teacher run's TrainConfig from a checkpoint's state.json."""
+    saved = state.get("config")
+    if not saved or "net" not in saved:
+        raise ckpt.CheckpointError("the teacher checkpoint has no network config (state.json -> config -> net)")
+    return update_from_dict(get_preset(saved.get("preset", "tiny")), copy.deepcopy(saved))
+
+
+def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator,
+                                                                                 TrainConfig, Path]:
+    """(G_T = the EMA generator, D_T, the teacher's TrainConfig, checkpoint dir), both networks frozen and eval."""
+    c = resolve_checkpoint(path)
+    cfg = teacher_config(ckpt.read_state(c))
+    G, D = Generator(cfg.net), Discriminator(cfg.net)
+    ckpt.load_module(G, ckpt.read_tensors(c, "G_ema"), f"{c}/G_ema")
+    ckpt.load_module(D, ckpt.read_tensors(c, "D"), f"{c}/D")
+    for m in (G, D):
+        m.to(device).eval().requires_grad_(False)
+    return G, D, cfg, c
+
+
+class CompressRunner:
+    """`CompressRunner(cfg).train()` distils the teacher into a C-width student; returns the run directory."""
+
+    def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None):
+        ccfg.validate(cfg)
+        if cfg.init not in INITS:
+            raise ValueError(f"unknown init '{cfg.init}'; choose one of {INITS}")
+        if not cfg.teacher:
+            raise ValueError("no teacher checkpoint given (--teacher RUN_DIR)")
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.run_dir = Path(cfg.out)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        self.G_T, self.D_T, self.teacher_cfg, self.teacher_ckpt = load_teacher(cfg.teacher, self.device)
+        tcfg = copy.deepcopy(self.teacher_cfg)
+        if cfg.data:
+            tcfg.data = cfg.data
+        if cfg.data_size is not None:
+            tcfg.data_size = cfg.data_size
+        data = dataset if dataset is not None else load_dataset(
+            tcfg.data, xflip=tcfg.xflip, root=tcfg.data_root, size=tcfg.data_size, seed=tcfg.seed,
+            skip_bad=tcfg.skip_bad_images, max_images=tcfg.data_size if not tcfg.data.startswith("stacked") else None)
+        net_before = to_dict(tcfg)["net"]
+        self.data = check_data_matches(tcfg, data)
+        if to_dict(tcfg)["net"] != net_before:
+            raise ValueError(f"data '{tcfg.data}' does not match the teacher (channels/classes differ)")
+
+        self.G_S = make_student(self.G_T, cfg.fraction, cfg.init).requires_grad_(True).train()
+        self.D_S = make_student(self.D_T, cfg.fraction, cfg.init).requires_grad_(True).train()
+        self.G_ema = copy.deepcopy(self.G_S).eval().requires_grad_(False)
+        loss_cfg = self.teacher_cfg.loss
+        loss_d, loss_g = get_loss(loss_cfg.name)
+        gamma = cfg.gamma if cfg.gamma is not None else self.teacher_cfg.schedule.gamma_end
+        self.setup = DistillSetup(cfg, self.G_T, self.D_T, self.G_S, self.D_S, loss_cfg.name, loss_d, loss_g,
+                                  gamma, loss_cfg.r1, loss_cfg.r2, self.device, self.run_dir)
+        self.method = METHOD_CLASSES[cfg.method](self.setup)
+        self.sampler = BatchSampler(self.data, cfg.batch_size, cfg.seed)
+        self.cur_nimg, self.step = 0, 0
+        self.best: dict = {}
+        self.nonfinite = 0
+        self._grid_z = torch.randn(cfg.grid_size, self.G_S.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        nc = self.G_S.num_classes
+        self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
+        self.student_train_cfg = self._student_train_config(tcfg)
+        (self.run_dir / "config.json").write_text(json.dumps(self.student_train_cfg, indent=1))
+        (self.run_dir / "compress.json").write_text(json.dumps(ccfg.to_dict(cfg), indent=1))
+        self.logger = RunLogger(self.run_dir)
+
+    def _student_train_config(self, tcfg: TrainConfig) -> dict:
+        """The teacher's TrainConfig with the student's net: what `ganforge train --init-from` would need."""
+        d = to_dict(tcfg)
+        d.update(out=str(self.run_dir), kimg=self.total_kimg, init_from=None, seed=self.cfg.seed,
+                 batch_size=self.cfg.batch_size)
+        d["net"] = to_dict_net(self.G_S.cfg)
+        return d
+
+    @property
+    def total_kimg(self) -> float:
+        return sum(k for _, k in self.method.stages())
+
+    # ---- checkpoints ---------------------------------------------------------------------------------------------
+    def _modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G_S, "D": self.D_S, "G_ema": self.G_ema, **self.method.modules()}
+
+    def _state(self, stage: str) -> dict:
+        return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": stage, "best": self.best,
+                "config": self.student_train_cfg, "compress": ccfg.to_dict(self.cfg),
+                "teacher": {"checkpoint": str(self.teacher_ckpt), "digest": teacher_digest(self.G_T)}}
+
+    def save_checkpoint(self, stage: str, tag: str | None = None) -> Path:
+        tag = tag or f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
+        path = ckpt.write_checkpoint(self.run_dir, tag, self._modules(), self.method.optimizers(), self._state(stage),
+                                     {"torch_cpu": torch.get_rng_state()})
+        if tag.startswith(ckpt.CKPT_PREFIX):
+            ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        return path
+
+    def save_generator(self) -> None:
+        ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict_net(self.G_S.cfg),
+                            {"kimg": f"{self.cur_nimg / 1000:.3f}", "method": self.cfg.method,
+                             "fraction": str(self.cfg.fraction)})
+
+    def save_grid(self) -> None:
+        with torch.no_grad():
+            c = None if self._grid_c is None else self._grid_c.to(self.device)
+            images = self.G_ema(self._grid_z.to(self.device), c)
+        save_grid(to_uint8(images).cpu(), self.run_dir / "samples" / f"grid-{self.cur_nimg // 1000:07d}k.png")
+
+    # ---- model selection ------------------------------------------------------------------------------------------
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Validation metric of G_ema; a new best is written to best/ and generator.safetensors."""
+        if not self.cfg.eval_metric:
+            return {}
+        from ganforge.metrics import evaluate_generator, is_better
+
+        t0 = time.time()
+        results = evaluate_generator(self.G_ema, self.data, self.cfg.eval_metric, self.cfg.eval_num,
+                                     seed=self.cfg.eval_seed, device=self.device)
+        first = self.cfg.eval_metric.split(",")[0].strip()
+        key = first if first in results else next(iter(results))
+        record = {"kimg": self.cur_nimg / 1000, "stage": stage, **results, "eval_seconds": time.time() - t0}
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if is_better(key, results[key], self.best.get("value")):
+            self.best = {"metric": key, "value": results[key], "kimg": self.cur_nimg / 1000, "stage": stage}
+            self.save_checkpoint(stage, tag="best")
+            self.save_generator()
+        return results
+
+    # ---- the loop -------------------------------------------------------------------------------------------------
+    def _ema_beta(self) -> float:
+        halflife = min(self.cfg.ema_halflife_kimg * 1000, self.cur_nimg * self.cfg.ema_rampup)
+        return ema_beta(self.cfg.batch_size, halflife)
+
+    def train(self) -> Path:
+        cfg = self.cfg
+        self.save_grid()
+        log_every, snap_every = cfg.log_every_kimg * 1000, cfg.snapshot_every_kimg * 1000
+        eval_every = cfg.eval_every_kimg * 1000
+        next_log, next_snap = log_every, snap_every
+        next_eval = eval_every if eval_every > 0 else float("inf")
+        t0, stage_end, stage = time.time(), 0, ""
+        for stage, kimg in self.method.stages():
+            stage_end += int(kimg * 1000)
+            while self.cur_nimg < stage_end:
+                real_u8, c = self.sampler.next(self.device)
+                real = to_float(real_u8)
+                z = torch.randn(cfg.batch_size, self.G_S.z_dim).to(self.device)
+                terms = self.method.step(stage, real, c, z)
+                skipped = any(v for k, v in terms.items() if k.startswith("skipped"))
+                self.nonfinite = self.nonfinite + 1 if skipped else 0
+                if self.nonfinite > cfg.max_nonfinite_skips:
+                    raise FloatingPointError(f"{self.nonfinite} consecutive non-finite steps at {self.cur_nimg} "
+                                             "images; lower the learning rate or loss weights")
+                if not skipped:
+                    update_ema(self.G_ema, self.G_S, self._ema_beta())
+                self.cur_nimg += cfg.batch_size
+                self.step += 1
+                if self.cur_nimg >= next_log or self.cur_nimg >= stage_end:
+                    sec = (time.time() - t0) / max(self.cur_nimg / 1000, 1e-9)
+                    self.logger.log({"kimg": self.cur_nimg / 1000, "step": self.step, "stage": stage,
+                                     "sec_per_kimg": sec, **terms})
+                    next_log = (self.cur_nimg // log_every + 1) * log_every if log_every > 0 else float("inf")
+                if self.cur_nimg >= next_snap:
+                    self.save_checkpoint(stage)
+                    self.save_grid()
+                    next_snap += snap_every
+                if self.cur_nimg >= next_eval and self.cur_nimg < stage_end:
+                    self.evaluate(stage)
+                    next_eval += eval_every
+            self.evaluate(stage)  # model selection after every stage (SDAKD Sec. 4.2)
+        self.save_checkpoint(stage)
+        self.save_grid()
+        if not self.best:
+            self.save_generator()
+        self.logger.close()
+        return self.run_dir
+
+
+def to_dict_net(net: NetworkConfig) -> dict:
+    return dataclasses.asdict(net)
+
+
+__all__ = ["METHOD_CLASSES", "CompressRunner", "load_teacher", "teacher_config"]

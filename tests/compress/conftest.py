@@ -1,0 +1,28 @@
+"""Fixtures of the compression tests: a small random embedder registered in the evaluation registry."""
+
+import pytest
+import torch
+from torch import nn
+
+from ganforge.metrics import register_extractor, unregister_extractor
+
+EMBED = "compress-test-embed"
+
+
+@pytest.fixture
+def embed_name():
+    """A small random conv net registered in the evaluation registry (as users would register their own)."""
+    torch.manual_seed(123)
+    net = nn.Sequential(nn.Conv2d(1, 6, 3, stride=2), nn.ReLU(), nn.Conv2d(6, 5, 3, stride=2))
+    register_extractor(EMBED, net, overwrite=True)
+    yield EMBED
+    unregister_extractor(EMBED)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run fastest on one intra-op thread, and the test machine's cores are shared."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

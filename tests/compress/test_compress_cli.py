@@ -1,0 +1,98 @@
+"""End to end on tiny models: teacher -> `ganforge compress` (every method) -> generate / evaluate / report."""
+
+import json
+
+import pytest
+import torch
+from helpers import tiny_train_config
+
+from ganforge.cli.main import main
+from ganforge.compress.config import CompressConfig
+from ganforge.compress.runner import CompressRunner
+from ganforge.training import Trainer
+from ganforge.training.checkpoint import list_checkpoints, read_state, read_tensors
+from ganforge.training.load import load_generator
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    cfg = tiny_train_config(str(out), kimg=0.016)
+    cfg.data, cfg.data_size = "digits", 64
+    Trainer(cfg).train()
+    return out
+
+
+def common_args(embed: str) -> list[str]:
+    return ["--kimg", "0.032", "--batch-size", "8", "sup.lpips=0", f'nickel.embeddings=["{embed}:20"]',
+            "nickel.stats_num=16", "nickel.stats_batch_size=8", f"eval_metric=fid@{embed}", "eval_num=16",
+            "log_every_kimg=0.008"]
+
+
+@pytest.mark.parametrize("method", ["sdakd", "nickel-dime", "kd"])
+def test_compress_each_method_then_use_the_run_like_any_other(teacher, tmp_path, embed_name, method, capsys):
+    out = tmp_path / method
+    assert main(["compress", "--teacher", str(teacher), "--method", method, "--fraction", "0.5", "--out", str(out),
+                 *common_args(embed_name)]) == 0
+    assert "ganforge report" in capsys.readouterr().out
+    ckpt = list_checkpoints(out)[-1]
+    state = read_state(ckpt)
+    assert state["config"]["net"]["widths"] == [8, 8, 8, 8] and state["compress"]["method"] == method
+    assert {p.name for p in ckpt.iterdir()} >= {"G.safetensors", "G_ema.safetensors", "D.safetensors", "state.json"}
+    assert (out / "best" / "state.json").exists() and (out / "samples").is_dir()
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["stage"] for m in metrics] == (["stage2", "stage3"] if method == "sdakd" else [method])
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[-1]["kimg"] == pytest.approx(0.032)
+    key = {"sdakd": "L_MLP", "nickel-dime": "L_NICKEL", "kd": "L1"}[method]
+    assert all(r[key] == r[key] for r in records)  # logged and finite
+
+    G = load_generator(out)  # run dir -> latest checkpoint, like any training run
+    assert G.widths == [8, 8, 8, 8] and G(torch.randn(2, G.z_dim)).shape == (2, 1, 32, 32)
+    best = load_generator(out / "generator.safetensors")  # the selected model
+    best_ckpt = read_tensors(out / "best", "G_ema")
+    assert all(torch.equal(best.state_dict()[k], v) for k, v in best_ckpt.items())
+    assert main(["generate", str(out), "--seeds", "0-3", "--grid", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").exists()
+
+
+def test_report_evaluate_and_teacher_stats_on_a_student(teacher, tmp_path, embed_name, capsys):
+    stats = tmp_path / "stats.safetensors"
+    assert main(["distill", "teacher-stats", str(teacher), "--embed", embed_name, "--num", "16", "--batch-size", "8",
+                 "--out", str(stats)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    cfg = CompressConfig(method="nickel-dime", teacher=str(teacher), fraction=0.25, out=str(tmp_path / "nd"),
+                         kimg=0.008, batch_size=8)
+    cfg.nickel.embeddings, cfg.nickel.stats_num, cfg.nickel.teacher_stats = [f"{embed_name}:20"], 16, str(stats)
+    runner = CompressRunner(cfg)
+    assert runner.method.stats_reused  # the precomputed statistics were reused, not recomputed
+    student = runner.train()
+
+    report = tmp_path / "report.json"
+    assert main(["report", str(teacher), str(student), "--batch-sizes", "1,2", "--repeats", "2", "--warmup", "1",
+                 "--threads", "1", "--json", str(report)]) == 0
+    text = capsys.readouterr().out
+    assert "speed-up@1" in text and "stage0 (4x4)" in text
+    rows = json.loads(report.read_text())["rows"]
+    assert rows[0]["compression_rate"] == 0.0 and 0 < rows[1]["compression_rate"] < 1
+    assert rows[1]["params_ratio"] < 1 and rows[1]["threads"] == 1 and set(rows[1]["speedup"]) == {"1", "2"}
+
+    assert main(["evaluate", str(student), "--data", "digits", "--metrics", f"fid@{embed_name}", "--num", "16",
+                 "--num-real", "32", "--no-disk-cache"]) == 0
+    assert f"fid@{embed_name}" in capsys.readouterr().out
+
+
+def test_stage_one_trains_a_teacher_when_none_is_given(tmp_path, embed_name):
+    out = tmp_path / "s"
+    assert main(["compress", "--method", "kd", "--fraction", "0.125", "--out", str(out), "--data", "digits",
+                 "--teacher-kimg", "0.032", "--kimg", "0.008", "--batch-size", "8", "sup.lpips=0",
+                 "data_size=64"]) == 0
+    assert list_checkpoints(out / "teacher")
+    assert read_state(list_checkpoints(out)[-1])["config"]["net"]["widths"] == [8] * 4
+
+
+def test_bad_configs_fail_with_a_message(teacher, tmp_path):
+    with pytest.raises(ValueError, match="fraction"):
+        main(["compress", "--teacher", str(teacher), "--fraction", "2", "--out", str(tmp_path)])
+    assert main(["compress", "--teacher", str(teacher), "--out", str(tmp_path), "sup.lpipz=0"]) == 2
+    assert main(["compress", "--teacher", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
