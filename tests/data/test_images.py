@@ -88,7 +88,7 @@ def test_bad_images_fail_fast_with_path(tmp_path, content, match):
 def test_mixed_sizes_and_resize(tmp_path):
     (tmp_path / "a.png").write_bytes(png_bytes(rgb(0, 8)))
     (tmp_path / "b.png").write_bytes(png_bytes(rgb(1, 16)))
-    with pytest.raises(DatasetError, match="mixed sizes.*--resolution"):
+    with pytest.raises(DatasetError, match=r"mixed sizes.*--resolution"):
         load_dataset(str(tmp_path))
     assert load_dataset(str(tmp_path), resolution=8).images.shape == (2, 3, 8, 8)
 

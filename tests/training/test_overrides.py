@@ -17,7 +17,7 @@ def test_overrides_typed_and_nested():
 
 
 def test_unknown_key_suggests_nearest():
-    with pytest.raises(ConfigError, match="did you mean schedule.lr_end"):
+    with pytest.raises(ConfigError, match=r"did you mean schedule\.lr_end"):
         apply_overrides(get_preset("tiny"), ["schedule.lr_ned=1"])
     with pytest.raises(ConfigError, match="Valid keys"):
         apply_overrides(get_preset("tiny"), ["zzzz=1"])

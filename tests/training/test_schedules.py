@@ -1,4 +1,5 @@
 import math
+from itertools import pairwise
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ def test_cosine_endpoints_and_midpoint():
     assert s(20_000) == pytest.approx(5e-5)
     assert s(1e9) == pytest.approx(5e-5)
     values = [s(n) for n in range(0, 20_001, 1000)]
-    assert all(a >= b for a, b in zip(values, values[1:]))  # monotone decay
+    assert all(a >= b for a, b in pairwise(values))  # monotone decay
     assert Cosine(0.0, 0.5, 0)(0) == 0.5
 
 

@@ -120,7 +120,10 @@ def read_tensors(ckpt: Path, name: str) -> dict[str, torch.Tensor]:
     path = ckpt / f"{name}.safetensors"
     if not path.exists():
         raise CheckpointError(f"{ckpt}: missing {path.name}; the checkpoint is incomplete")
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error type for corrupt or foreign files
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e}); the checkpoint is corrupt") from e
 
 
 def load_module(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:

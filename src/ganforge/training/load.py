@@ -18,7 +18,12 @@ def _net_config(data: dict) -> NetworkConfig:
 
 
 def _from_file(path: Path) -> Generator:
-    with safe_open(str(path), framework="pt") as f:
+    try:
+        handle = safe_open(str(path), framework="pt")
+    except Exception as e:  # a pickle, a .pt, or a corrupt file: never deserialised by anything else
+        raise ckpt.CheckpointError(f"{path}: not a safetensors file ({e}); ganforge reads generators only from "
+                                   "safetensors (export one with `ganforge export` or pass a run directory)") from e
+    with handle as f:
         meta = f.metadata() or {}
         if meta.get("format") != ckpt.GENERATOR_FORMAT or "net" not in meta:
             raise ckpt.CheckpointError(f"{path}: not a ganforge generator file (no '{ckpt.GENERATOR_FORMAT}' "
