@@ -98,14 +98,14 @@ def train_and_evaluate(method: str, args: argparse.Namespace, data: tuple[ImageD
         cfg.net.widths = [args.width] * n
         cfg.net.cardinalities = [args.cardinality or max(1, args.width * cfg.net.expansion // 16)] * n
     resume = any(Path(cfg.out).glob("ckpt-*/state.json"))
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     trainer = Trainer(cfg, dataset=train, resume=resume)
     trainer.train()
-    train_sec = time.time() - t0
+    train_sec, train_cpu_sec = time.time() - t0, time.process_time() - c0
 
     G = trainer.G_ema  # the un-augmented generator users get
     fake = generate_images(G, args.fid_num, seed=args.seed + 1)
-    res: dict = {"method": method, "augment": vars(cfg.augment), "train_sec": train_sec,
+    res: dict = {"method": method, "augment": vars(cfg.augment), "train_sec": train_sec, "train_cpu_sec": train_cpu_sec,
                  "kimg": trainer.cur_nimg / 1000, "final_p": trainer.augment.p}
     res["fid_full"] = evaluate_images(full, fake, "fid@classifier-mnist")["fid@classifier-mnist"]
     res["fid_train"] = evaluate_images(train, fake, "fid@classifier-mnist")["fid@classifier-mnist"]

@@ -62,8 +62,9 @@ def test_latency_is_a_median_of_repeats():
 def test_report_ratios_are_relative_to_the_teacher():
     teacher = Generator(NetworkConfig(widths=[32] * 4, blocks=[1] * 4, cardinalities=[4] * 4, z_dim=8))
     student = make_student(teacher, 0.25, init="random")
-    rows = build_report({"teacher": teacher, "student": student}, batch_sizes=(1, 2), warmup=1, repeats=2)
+    rows = build_report({"teacher": teacher, "student": student}, batch_sizes=(1, 2), warmup=1, repeats=2, rounds=2)
     t, s = rows
+    assert len(s.profile.latency[2].runs_ms) == 4  # 2 rounds of 2 timed runs, one median over all
     assert t.params_ratio == 1.0 and t.compression_rate == 0.0 and t.speedup == {1: 1.0, 2: 1.0}
     assert s.params_ratio == pytest.approx(count_params(student) / count_params(teacher))
     assert s.compression_rate == pytest.approx(1 - s.profile.macs / t.profile.macs)

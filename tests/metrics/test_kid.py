@@ -64,3 +64,17 @@ def test_parity_with_torch_fidelity_on_features(dtype):
     rel = 1e-6 if dtype == torch.float64 else 1e-3
     assert mean == pytest.approx(ref[tf_kid.KEY_METRIC_KID_MEAN], rel=rel)
     assert std == pytest.approx(ref[tf_kid.KEY_METRIC_KID_STD], rel=max(rel, 1e-6) * 10)
+
+
+def test_cached_real_terms_reproduce_the_full_computation():
+    g = torch.Generator().manual_seed(6)
+    real, fake = torch.randn(400, 32, generator=g), torch.randn(300, 32, generator=g) + 0.1
+    terms: dict = {}
+    first = kid_from_features(real, fake, subsets=5, subset_size=100, real_terms=terms)
+    assert len(terms) == 1 and len(next(iter(terms.values()))) == 5
+    again = kid_from_features(real, fake, subsets=5, subset_size=100, real_terms=terms)
+    assert again == pytest.approx(first, rel=1e-12)
+    assert kid_from_features(real, fake, subsets=5, subset_size=100) == pytest.approx(first, rel=1e-12)
+    # a different seed draws other subsets: a new entry, not a stale one
+    kid_from_features(real, fake, subsets=5, subset_size=100, seed=1, real_terms=terms)
+    assert len(terms) == 2

@@ -81,3 +81,22 @@ def test_imagenet_trunk_errors_propagate_clearly(monkeypatch):
     monkeypatch.setitem(sys.modules, "ganforge.perceptual.features", module)
     with pytest.raises(FileNotFoundError, match="vgg16 weights missing"):
         build_extractor("vgg16")
+
+
+def test_real_alexnet_trunk_from_the_perceptual_weights_when_present():
+    """Against the real weight manager: runs where the LPIPS backbone weights are installed, else skips."""
+    from ganforge.metrics import fid_from_features
+
+    try:
+        ex = build_extractor("alexnet", size=64)
+    except (ImportError, FileNotFoundError, OSError) as e:
+        pytest.skip(f"alexnet ImageNet weights not available here: {e}")
+    digits = pytest.importorskip("sklearn.datasets").load_digits().images  # 8x8, 0..16
+    x = torch.from_numpy(digits[:300]).float().mul(255 / 16).unsqueeze(1)
+    x = torch.nn.functional.interpolate(x, size=(32, 32), mode="bilinear").round().clamp(0, 255).to(torch.uint8)
+    noise = torch.randint(0, 256, (150, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b, n = (ex(t)["features"] for t in (x[:150], x[150:], noise))
+    assert a.shape == (150, 256) and torch.isfinite(a).all()
+    # ImageNet features: two halves of one digit set are far closer than digits and noise
+    assert fid_from_features(a, b) < fid_from_features(a, n) / 3

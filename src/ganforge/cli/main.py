@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "export",
     "distill",
+    "analyze",
 )
 
 

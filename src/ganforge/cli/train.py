@@ -1,4 +1,5 @@
-"""`ganforge train`: the embedded default with no arguments, or any preset/data/overrides; --resume continues."""
+"""`ganforge train`: the embedded default with no arguments, or any preset/data/overrides; --resume continues;
+--init-from CHECKPOINT --sd fine-tunes with self-distillation (SD-GAN Sec. 4.1)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
+from ganforge.distill.self_distill import DISTANCES
 from ganforge.training import Trainer, get_preset
 from ganforge.training.config import TrainConfig, to_dict
-from ganforge.training.overrides import apply_overrides, update_from_dict
+from ganforge.training.overrides import ConfigError, apply_overrides, update_from_dict
 
 DEFAULT_DEMO = {"preset": "tiny", "data": "stacked-mnist", "out": "runs/demo", "kimg": 8.0}
 
@@ -29,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument("--init-from", metavar="CHECKPOINT", dest="init_from",
                    help="initialise G, G_ema and D from a trained checkpoint (fine-tuning)")
+    p.add_argument("--sd", action="store_true",
+                   help="SD-GAN self-distillation: L_G += sd.alpha * L_SD(T(G(z)), T(G_ema(z))) (self_distill=true)")
+    p.add_argument("--sd-distance", dest="sd_distance", choices=DISTANCES,
+                   help="L_SD distance (sd.distance, default lpips-vgg); implies --sd")
+    p.add_argument("--sd-alpha", dest="sd_alpha", type=float, metavar="ALPHA",
+                   help="L_SD weight (sd.alpha, default 1; 0 only logs L_SD); implies --sd")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=run)
@@ -56,7 +64,19 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             setattr(cfg, key, value)
     if args.cond:
         cfg.conditional = True
-    return apply_overrides(cfg, args.overrides)
+    if args.sd or args.sd_distance or args.sd_alpha is not None:
+        cfg.self_distill = True
+    if args.sd_distance:
+        cfg.sd.distance = args.sd_distance
+    if args.sd_alpha is not None:
+        cfg.sd.alpha = args.sd_alpha
+    cfg = apply_overrides(cfg, args.overrides)
+    if cfg.self_distill:
+        try:
+            cfg.sd.__post_init__()  # re-validate after flags and overrides
+        except ValueError as e:
+            raise ConfigError(f"sd: {e}") from None
+    return cfg
 
 
 def run(args: argparse.Namespace) -> int:

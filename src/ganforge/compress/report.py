@@ -7,13 +7,14 @@ ratio is given separately. Speed-up = teacher latency / student latency at the s
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ganforge.compress.profile import Profile, cpu_threads, profile_generator
+from ganforge.compress.profile import Profile, cpu_threads, measure_latency, profile_generator
 
 
 @dataclass
@@ -35,8 +36,12 @@ class ReportRow:
 
 
 def build_report(generators: dict[str, nn.Module], teacher: str | None = None, batch_sizes: tuple[int, ...] = (1, 32),
-                 warmup: int = 3, repeats: int = 10, threads: int | None = None) -> list[ReportRow]:
-    """Profile every generator; ratios and speed-ups are relative to `teacher` (default: the first one)."""
+                 warmup: int = 3, repeats: int = 10, threads: int | None = None, rounds: int = 1) -> list[ReportRow]:
+    """Profile every generator; ratios and speed-ups are relative to `teacher` (default: the first one).
+
+    With rounds > 1 the generators are timed in turn, round after round, and each median covers all its runs, so
+    a load spike on a shared machine does not land on one generator only.
+    """
     if not generators:
         raise ValueError("no generators to report on")
     teacher = teacher or next(iter(generators))
@@ -44,6 +49,12 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
     with cpu_threads(threads):
         for name, G in generators.items():
             rows.append(ReportRow(name, list(G.widths), profile_generator(G, batch_sizes, warmup, repeats)))
+        for _ in range(rounds - 1):
+            for row, G in zip(rows, generators.values()):
+                for b in batch_sizes:
+                    lat = row.profile.latency[b]
+                    lat.runs_ms += measure_latency(G, b, 1, repeats).runs_ms
+                    lat.median_ms = statistics.median(lat.runs_ms)
     ref = next(r for r in rows if r.name == teacher).profile
     for r in rows:
         r.params_ratio = r.profile.params / ref.params

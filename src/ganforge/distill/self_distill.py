@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.distill.sd_augment import SDAugment, SDAugmentConfig
-from ganforge.perceptual.lpips_metric import LPIPS
+from ganforge.perceptual.lpips_metric import LPIPS, PRECISIONS
 from ganforge.perceptual.ms_ssim import ms_ssim_loss
 
 __all__ = ["DISTANCES", "SelfDistillConfig", "SelfDistiller", "build_self_distiller", "feature_distance"]
@@ -38,6 +38,7 @@ class SelfDistillConfig:
     resolution: int | None = None  # resize both (augmented) images to this side before the distance, for speed
     batch_fraction: float = 1.0  # L_SD on the first ceil(f * N) samples only: unbiased estimate, f times the cost
     lpips_pass: str = "split"  # "split": teacher trunk pass without autograd + student pass; "fused": one 2N pass
+    lpips_precision: str = "auto"  # trunk convs in BF16 where native (CUDA, AVX512-BF16/AMX CPUs), else FP32
     weights: str | None = None  # explicit LPIPS backbone weights file or directory (else the standard search)
     augment_cfg: SDAugmentConfig = field(default_factory=SDAugmentConfig)
 
@@ -46,6 +47,8 @@ class SelfDistillConfig:
             raise ValueError(f"unknown self-distillation distance {self.distance!r}; choose one of {DISTANCES}")
         if self.lpips_pass not in LPIPS_PASSES:
             raise ValueError(f"lpips_pass must be one of {LPIPS_PASSES}, got {self.lpips_pass!r}")
+        if self.lpips_precision not in PRECISIONS:
+            raise ValueError(f"lpips_precision must be one of {PRECISIONS}, got {self.lpips_precision!r}")
         if self.alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {self.alpha}")
         if not 0 < self.batch_fraction <= 1:
@@ -157,5 +160,5 @@ def build_self_distiller(cfg: SelfDistillConfig | None = None, device: torch.dev
     lpips = None
     if cfg.distance.startswith("lpips"):
         net = "vgg16" if cfg.distance == "lpips-vgg" else "alexnet"
-        lpips = LPIPS(net, weights if weights is not None else cfg.weights)
+        lpips = LPIPS(net, weights if weights is not None else cfg.weights, precision=cfg.lpips_precision)
     return SelfDistiller(cfg, lpips).to(device)

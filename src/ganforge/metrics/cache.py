@@ -66,6 +66,7 @@ class FeatureSet:
     arrays: dict[str, torch.Tensor]
     _stats: GaussianStats | None = field(default=None, repr=False)
     _radii: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
+    kid_terms: dict = field(default_factory=dict, repr=False)  # per-subset real-real KID sums (kid.py)
 
     @property
     def features(self) -> torch.Tensor:

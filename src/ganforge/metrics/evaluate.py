@@ -169,7 +169,8 @@ def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str
             out[f"fid{s}"] = fid_from_stats(ref[ex].stats(), GaussianStats.from_features(fake[ex]["features"]))
         elif spec.metric == "kid":
             mean, std = kid_from_features(ref[ex].features, fake[ex]["features"], subsets=opts.kid_subsets,
-                                          subset_size=opts.kid_subset_size, seed=opts.kid_seed)
+                                          subset_size=opts.kid_subset_size, seed=opts.kid_seed,
+                                          real_terms=ref[ex].kid_terms)
             out[f"kid{s}"], out[f"kid_std{s}"] = mean, std
         elif spec.metric in ("pr", "dc") and (ex, s) not in manifold_done:
             # precision/recall and density/coverage on one extractor share one real-fake distance pass

@@ -3,11 +3,14 @@
 Identical maths to `lpips.LPIPS(version="0.1")`: ScalingLayer, channel-normalised taps after the same relu layers,
 squared differences weighted by the learned 1x1 convs, spatial means summed over layers. The trunk comes from
 `ganforge.perceptual.features` (ImageNet weights found offline), and the pass is exposed in two halves (`taps`,
-`distance_from_taps`) so callers can run the teacher's half without an autograd graph.
+`distance_from_taps`) so callers can run the teacher's half without an autograd graph. `precision="bf16"` runs
+the frozen trunk's convolutions under BF16 autocast (taps, normalisation and the distance stay FP32); "auto" uses
+it only where BF16 convolutions are native (CUDA, CPUs with AVX512-BF16/AMX), never on AVX2-only CPUs.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -18,7 +21,9 @@ from torch import nn
 from ganforge.perceptual.features import build_backbone, make_trunk, to_rgb
 from ganforge.perceptual.weights import backbone_spec
 
-__all__ = ["LPIPS", "lpips_linear_weights_path"]
+__all__ = ["LPIPS", "PRECISIONS", "lpips_linear_weights_path", "native_bf16", "resolve_precision"]
+
+PRECISIONS = ("fp32", "bf16", "auto")
 
 _SLICES = {  # features index ranges ending at the relu taps used by lpips.pretrained_networks
     "vgg16": ((0, 4), (4, 9), (9, 16), (16, 23), (23, 30)),
@@ -33,18 +38,52 @@ def lpips_linear_weights_path(name: str) -> Path:
     return Path(lpips_pkg.__file__).resolve().parent / "weights" / "v0.1" / f"{net}.pth"
 
 
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """BF16 convolutions run in hardware here: CUDA with BF16 support, or a CPU with AVX512-BF16 / AMX-BF16 that
+    oneDNN accepts. On AVX2-only CPUs BF16 is emulated and measured 5-10x slower than FP32 (benchmarks/self_distill.py)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' where native_bf16(device), else 'fp32'; explicit values pass through (validated)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"LPIPS precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
 class LPIPS(nn.Module):
     """LPIPS distance d(x0, x1) -> [N] for images in [-1, 1] (1-channel images are repeated to RGB).
 
     `net`: "vgg16"/"vgg" or "alexnet"/"alex". `weights`: explicit backbone file/dir (else the standard search).
     `pretrained_trunk=False` gives a random-weight trunk (for tests and ablations only). `channels_last` runs the
-    trunk in NHWC memory format (same values; measured 15-40% faster on CPU for VGG16 at 32x32).
+    trunk in NHWC memory format (same values; measured 15-40% faster on CPU for VGG16 at 32x32). `precision`:
+    "fp32" (default, the reference values), "bf16" (trunk convolutions under BF16 autocast) or "auto".
     """
 
     def __init__(self, net: str = "vgg16", weights: str | os.PathLike | None = None, *,
                  lin_weights: str | os.PathLike | None = None, pretrained_trunk: bool = True,
-                 allow_download: bool | None = None, channels_last: bool = True) -> None:
+                 allow_download: bool | None = None, channels_last: bool = True, precision: str = "fp32") -> None:
         super().__init__()
+        resolve_precision(precision, torch.device("cpu"))  # validate early
+        self.precision = precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net_name = backbone_spec(net).name
         trunk = build_backbone(self.net_name, weights, allow_download=allow_download) if pretrained_trunk \
@@ -63,10 +102,12 @@ class LPIPS(nn.Module):
     def taps(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Channel-normalised trunk activations at the five LPIPS layers (lpips.normalize_tensor)."""
         x = self.scaling_layer(to_rgb(images)).contiguous(memory_format=self.memory_format)
+        bf16 = resolve_precision(self.precision, x.device) == "bf16"
         out = []
-        for block in self.slices:
-            x = block(x)
-            out.append(lpips_pkg.normalize_tensor(x))
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            for block in self.slices:
+                x = block(x)
+                out.append(lpips_pkg.normalize_tensor(x.float()))  # FP32 taps: normalisation and distance in FP32
         return out
 
     def distance_from_taps(self, taps0: list[torch.Tensor], taps1: list[torch.Tensor]) -> torch.Tensor:

@@ -39,14 +39,15 @@ class ImageNetTrunkExtractor(FeatureExtractor):
         return {"features": self.trunk(x).mean(dim=(2, 3)).float()}
 
 
-def build_imagenet_trunk(name: str, weights: str | os.PathLike | None = None,
-                         size: int | None = 224) -> ImageNetTrunkExtractor:
+def build_imagenet_trunk(name: str, weights: str | os.PathLike | None = None, size: int | None = 224,
+                         allow_download: bool | None = None) -> ImageNetTrunkExtractor:
     """vgg16 or alexnet features, with ImageNet weights from the perceptual weight manager."""
     try:
         from ganforge.perceptual.features import build_backbone
     except ImportError as e:
         raise ImportError(f"the '{name}' feature extractor needs ganforge.perceptual.features.build_backbone "
                           f"(LPIPS backbone weights); it could not be imported: {e}") from e
-    trunk = build_backbone(name, weights=None if weights is None else str(weights))
+    kwargs = {} if allow_download is None else {"allow_download": allow_download}
+    trunk = build_backbone(name, weights=None if weights is None else str(weights), **kwargs)
     tag = "imagenet" if weights is None else os.path.basename(str(weights))
     return ImageNetTrunkExtractor(trunk, name, size, tag)
