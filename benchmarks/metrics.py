@@ -59,6 +59,7 @@ def bench_pipeline(num: int, batch_size: int, weights: str, with_tf: bool) -> di
     out, res["ganforge_s"] = timed(lambda: evaluate_images(
         real, fake, "fid,kid,pr", weights=weights, batch_size=batch_size, disk_cache=False, kid_subset_size=sub))
     res["ganforge"] = out
+    print(json.dumps({"ganforge_s": res["ganforge_s"], "ganforge": out}), flush=True)
     if with_tf:
         import torch_fidelity
 
@@ -74,6 +75,7 @@ def bench_pipeline(num: int, batch_size: int, weights: str, with_tf: bool) -> di
 
         out, res["torch_fidelity_s"] = timed(lambda: torch_fidelity.calculate_metrics(
             input1=Images(fake), input2=Images(real), fid=True, kid=True, prc=True, batch_size=batch_size,
+            feature_extractor="inception-v3-compat",  # torch-fidelity 0.4 would pick vgg16 for prc
             cuda=False, cache=False, verbose=False, feature_extractor_weights_path=weights, kid_subset_size=sub,
             save_cpu_ram=True))
         res["torch_fidelity"] = out

@@ -100,7 +100,12 @@ def peak_memory(preset: str, variant: str, batch: int | None, steps: int, device
             t.train_step()
     if device.startswith("cuda"):
         return {"peak_mb": torch.cuda.max_memory_allocated() / 2**20, "kind": "cuda_max_allocated"}
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "kind": "max_rss"}
+    try:  # VmHWM: this process's own peak; ru_maxrss would include the parent's RSS inherited through fork + exec
+        with open("/proc/self/status") as f:
+            hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        return {"peak_mb": hwm / 1024, "kind": "VmHWM"}
+    except (OSError, StopIteration):
+        return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "kind": "max_rss"}
 
 
 def precision_check(batch: int, rounds: int) -> dict:
@@ -122,7 +127,7 @@ def precision_check(batch: int, rounds: int) -> dict:
             taps_t = nets[p].taps(teacher)
         d = nets[p].distance_from_taps(nets[p].taps(x), taps_t).mean()
         d.backward()
-        return float(d), x.grad
+        return float(d.detach()), x.grad
 
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}
     for p in times:
@@ -148,11 +153,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2, help="steps per variant per round")
     ap.add_argument("--mem-steps", type=int, default=3)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice); 1 is steadier on a loaded "
+                                                  "machine")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--precision-check", action="store_true")
     ap.add_argument("--json", help="also write all results here")
     ap.add_argument("--child-mem", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.child_mem:
         preset, variant = args.child_mem.split(":")
         print(json.dumps(peak_memory(preset, variant, args.batch, args.mem_steps, args.device)))
@@ -172,7 +183,8 @@ def main() -> None:
         if not args.no_memory:
             for v in variants:
                 cmd = [sys.executable, __file__, "--child-mem", f"{preset}:{v}", "--mem-steps", str(args.mem_steps),
-                       "--device", args.device] + (["--batch", str(args.batch)] if args.batch else [])
+                       "--device", args.device] + (["--batch", str(args.batch)] if args.batch else []) + (
+                       ["--threads", str(args.threads)] if args.threads else [])
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                 timing[v].update(json.loads(out.strip().splitlines()[-1]))
         results["presets"][preset] = timing

@@ -150,13 +150,14 @@ class NickelDimeMethod(DistillMethod):
             terms["skipped_DT"] = float(not optimizer_step(self.opt_DT, loss_DT))
 
         image = s.G_S(z, c)
-        adv_s = adversarial_g_loss(s.D_S, real, image, c, s.loss_g, s.needs_real)
-        adv_t = adversarial_g_loss(s.D_T, real, image, c, s.loss_g, s.needs_real)
-        loss_G = cfg.adv_student_weight * adv_s + cfg.adv_teacher_weight * adv_t
-        dime, dime_terms = self.dime(image, target)
+        loss_G, dime_terms = self.dime(image, target)
         terms.update(dime_terms)
-        terms.update({"L_adv_S": float(adv_s.detach()), "L_adv_T": float(adv_t.detach())})
-        loss_G = loss_G + dime
+        for key, critic, weight in (("L_adv_S", s.D_S, cfg.adv_student_weight),
+                                    ("L_adv_T", s.D_T, cfg.adv_teacher_weight)):
+            if weight:
+                adv = adversarial_g_loss(critic, real, image, c, s.loss_g, s.needs_real)
+                loss_G = loss_G + weight * adv
+                terms[key] = float(adv.detach())
         terms["loss_G"] = float(loss_G.detach())
         terms["skipped_G"] = float(not optimizer_step(self.opt_G, loss_G))
         return terms

@@ -183,7 +183,8 @@ class CompressRunner:
         self.save_grid()
         log_every, snap_every = cfg.log_every_kimg * 1000, cfg.snapshot_every_kimg * 1000
         eval_every = cfg.eval_every_kimg * 1000
-        next_log, next_snap = log_every, snap_every
+        next_log = log_every if log_every > 0 else float("inf")
+        next_snap = snap_every if snap_every > 0 else float("inf")
         next_eval = eval_every if eval_every > 0 else float("inf")
         t0, stage_end, stage = time.time(), 0, ""
         for stage, kimg in self.method.stages():

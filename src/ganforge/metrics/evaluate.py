@@ -240,13 +240,14 @@ def evaluate_images(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], metr
 
 
 def evaluate_generator(G: nn.Module, real: Any, metrics: str | Iterable[str], num: int, seed: int = 0,
-                       batch_size: int = 64, device: torch.device | str | None = None,
+                       batch_size: int | None = None, device: torch.device | str | None = None,
                        options: EvalOptions | None = None, **overrides: Any) -> dict[str, float]:
     """Metrics of exactly `num` samples of G(z, c) (z, c from `seed`) against the reference set `real`.
 
     G needs `z_dim`, `num_classes` (0 = unconditional; else labels drawn uniformly) and forward(z, c).
+    batch_size / device default to the options' (64, else G's device).
     """
-    opts = _options(options, {"batch_size": batch_size, **overrides})
+    opts = _options(options, {**({} if batch_size is None else {"batch_size": batch_size}), **overrides})
     p = next(G.parameters(), None)
     dev = torch.device(device or opts.device or (p.device if p is not None else "cpu"))
     batches: Iterator[torch.Tensor] = iter_generated(G, num, seed, opts.batch_size, dev)

@@ -52,12 +52,14 @@ def _cpu_flags() -> frozenset[str]:
 
 def native_bf16(device: torch.device) -> bool:
     """BF16 convolutions run in hardware here: CUDA with BF16 support, or a CPU with AVX512-BF16 / AMX-BF16 that
-    oneDNN accepts. On AVX2-only CPUs BF16 is emulated and measured 5-10x slower than FP32 (benchmarks/self_distill.py)."""
+    oneDNN accepts. On AVX2-only CPUs BF16 is emulated: 5-10x slower than FP32 (benchmarks/self_distill.py)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
-    if device.type != "cpu" or not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    return device.type == "cpu" and _onednn_bf16() and bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def _onednn_bf16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
