@@ -92,6 +92,7 @@ def preset_costs(fractions: list[float]) -> list[dict]:
 
 def plot(rows: list[dict], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -108,6 +109,9 @@ def plot(rows: list[dict], path: Path) -> None:
     for ax, key in ((axes[0], "fid@classifier-mnist"), (axes[1], TO_TEACHER)):
         ax.axhline(teacher["metrics"][key], color="k", ls="--", lw=1, label="teacher")
         ax.set_xscale("log")
+        ticks = sorted({r["macs"] / 1e6 for r in rows if r["method"] != "teacher"})
+        ax.set_xticks(ticks, [f"{t:.2f}" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("generator MMACs / image")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("FID (classifier-mnist features)")
@@ -119,6 +123,7 @@ def plot(rows: list[dict], path: Path) -> None:
     axes[2].set_xscale("log", base=2)
     axes[2].set_xlabel("width fraction C")
     axes[2].set_ylabel("CPU speed-up over the teacher (1 thread)")
+    axes[2].set_xticks(fracs, [f"1/{round(1 / f)}" for f in fracs])
     axes[2].legend(fontsize=8)
     fig.suptitle("Compressing a stacked-mnist R3GAN teacher: quality vs cost")
     fig.tight_layout()

@@ -70,7 +70,7 @@ def test_report_evaluate_and_teacher_stats_on_a_student(teacher, tmp_path, embed
 
     report = tmp_path / "report.json"
     assert main(["report", str(teacher), str(student), "--batch-sizes", "1,2", "--repeats", "2", "--warmup", "1",
-                 "--threads", "1", "--json", str(report)]) == 0
+                 "--threads", "1", "--rounds", "2", "--json", str(report)]) == 0
     text = capsys.readouterr().out
     assert "speed-up@1" in text and "stage0 (4x4)" in text
     rows = json.loads(report.read_text())["rows"]

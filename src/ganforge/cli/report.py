@@ -19,6 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed forward passes first")
     p.add_argument("--repeats", type=int, default=10, help="timed passes; the median is reported")
     p.add_argument("--threads", type=int, help="torch CPU threads for the timing (default: torch's current)")
+    p.add_argument("--rounds", type=int, default=1, help="time the generators in turn this many times (shared CPUs)")
     p.add_argument("--no-stages", action="store_true", help="omit the per-stage table")
     p.add_argument("--json", help="also write the numbers here")
     p.set_defaults(func=run)
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     if args.teacher and args.teacher not in paths:
         paths.insert(0, args.teacher)
     batch_sizes = tuple(int(b) for b in str(args.batch_sizes).split(",") if b.strip())
-    rows = build_report(load_generators(paths), args.teacher, batch_sizes, args.warmup, args.repeats, args.threads)
+    rows = build_report(load_generators(paths), args.teacher, batch_sizes, args.warmup, args.repeats, args.threads,
+                        args.rounds)
     print(format_report(rows, stages=not args.no_stages))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
