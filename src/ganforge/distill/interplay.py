@@ -141,9 +141,9 @@ def save_interplay_grid(result: InterplayResult, path: str | Path, scale: int | 
         for j, idx in enumerate(result.quadrants[q]):
             r, c = divmod(j, cols)
             x, y = x0 + c * cell_w, y0 + r * cell_h
-            draw.text((x, y), f"D {float(result.d_logits[idx]):+.2f}", fill="black", font=font)
+            draw.text((x, y), f"D={float(result.d_logits[idx]):+.2f}", fill="black", font=font)
             canvas.paste(_tile(result.images[q][j], scale), (x, y + text_h))
-            draw.text((x, y + text_h + side + 1), f"L_SD {float(result.l_sd[idx]):.4f}", fill="black", font=font)
+            draw.text((x, y + text_h + side + 1), f"L_SD={float(result.l_sd[idx]):.4f}", fill="black", font=font)
     for r, label in enumerate(("high", "low")):
         draw.text((4, top + r * (quad_h + gap)), f"L_SD\n{label}", fill="black", font=font)
     path = Path(path)
