@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 VARIANTS = {"baseline": None, "sd-lpips": "lpips-vgg", "sd-l1": "l1"}
+COLORS = {"baseline": "grey", "sd-lpips": "tab:blue", "sd-l1": "tab:orange"}
 DATA_METRICS = {"stacked-mnist": ["modes", "fid@classifier-mnist", "fid@vgg16"],
                 "fashion-mnist": ["fid@classifier-mnist", "fid@vgg16"],
                 "mnist5k": ["modes", "fid@classifier-mnist", "fid@vgg16"]}
@@ -78,8 +79,10 @@ def plots(results: dict, docs: Path) -> None:
     for ax, ds in zip(axes[0], datasets):
         for variant, r in results[ds].items():
             t = r["trajectory"]
-            ax.plot(t["kimg"][1:], t["pair_means"], marker="o", label=f"{variant} ({t['mean']:.3f} ± {t['std']:.3f})")
-        ax.set(title=f"{ds}: LPIPS between consecutive checkpoints", xlabel="kimg", ylabel="mean LPIPS (480 z)")
+            ax.plot(t["kimg"][1:], t["pair_means"], marker="o", color=COLORS.get(variant),
+                    label=f"{variant} ({t['mean']:.4f} ± {t['std']:.4f})")
+        ax.set(title=f"{ds}: LPIPS(G_k(z), G_k+1(z))", xlabel="kimg of the later checkpoint",
+               ylabel=f"mean over {results[ds][variant]['trajectory']['num']} latents")
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(docs / "trajectory.png", dpi=110)
@@ -91,7 +94,10 @@ def plots(results: dict, docs: Path) -> None:
     for row, ds in zip(axes, datasets):
         for ax, key in zip(row, keys):
             names = [v for v in results[ds] if key in results[ds][v]["metrics"]]
-            ax.bar(names, [results[ds][v]["metrics"][key] for v in names], color=["grey", "tab:blue", "tab:orange"])
+            if not names:
+                ax.axis("off")
+                continue
+            ax.bar(names, [results[ds][v]["metrics"][key] for v in names], color=[COLORS.get(v) for v in names])
             ax.set_title(f"{ds}: {key}", fontsize=9)
             ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
@@ -104,7 +110,8 @@ def table(results: dict, args: argparse.Namespace) -> str:
     for ds, runs in results.items():
         keys = [k for k in next(iter(runs.values()))["metrics"] if not k.endswith("_total")]
         lines += [f"### {ds} ({args.kimg:g} kimg, tiny preset, metrics on {args.num} samples)", "",
-                  "| variant | " + " | ".join(keys) + " | trajectory LPIPS (mean ± std) | s/kimg | final L_SD |",
+                  "| variant | " + " | ".join(keys) + " | trajectory LPIPS (mean ± std) | wall s/kimg* "
+                  "| L_SD, last 20% |",
                   "|---|" + "---|" * (len(keys) + 3)]
         for variant, r in runs.items():
             vals = " | ".join(f"{r['metrics'][k]:.4g}" for k in keys)
@@ -112,6 +119,8 @@ def table(results: dict, args: argparse.Namespace) -> str:
             lines.append(f"| {variant} | {vals} | {r['trajectory']['mean']:.4f} ± {r['trajectory']['std']:.4f} | "
                          f"{r['log']['sec_per_kimg']:.0f} | {'-' if sd is None else f'{sd:.4f}'} |")
         lines.append("")
+    lines.append("*wall-clock time of the training run on a shared machine whose load changed between runs: not an "
+                 "overhead measurement (see benchmarks/self_distill.py).")
     return "\n".join(lines)
 
 
