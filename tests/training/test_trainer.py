@@ -112,3 +112,12 @@ def test_transient_nonfinite_steps_are_skipped(tmp_path):
     assert [e["action"] for e in events if e.get("event") == "nonfinite"] == ["skip", "skip"]
     assert t.guard.total_skipped == 2 and t.cur_nimg == 48
     assert all(torch.isfinite(v).all() for v in states(t).values())
+
+
+def test_fine_tuned_run_can_be_resumed(tmp_path):
+    data = tiny_dataset(16)
+    Trainer(tiny_train_config(str(tmp_path / "src"), kimg=0.008), dataset=data).train()
+    Trainer(tiny_train_config(str(tmp_path / "ft"), kimg=0.008, init_from=str(tmp_path / "src")), dataset=data).train()
+    assert json.loads((tmp_path / "ft" / "config.json").read_text())["init_from"] == str(tmp_path / "src")
+    resumed = Trainer(tiny_train_config(str(tmp_path / "ft"), kimg=0.016), dataset=data, resume=True)
+    assert resumed.cur_nimg == 8

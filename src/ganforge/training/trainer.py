@@ -110,11 +110,12 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self.restore(self.latest_checkpoint())
-        elif cfg.init_from:
-            self.init_from(Path(cfg.init_from))
-        elif self.dist.is_main:
-            with open(self.run_dir / "config.json", "w") as f:
-                json.dump(to_dict(cfg), f, indent=1)
+        else:
+            if cfg.init_from:
+                self.init_from(Path(cfg.init_from))
+            if self.dist.is_main:
+                with open(self.run_dir / "config.json", "w") as f:
+                    json.dump(to_dict(cfg), f, indent=1)
         barrier(self.dist)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
 
