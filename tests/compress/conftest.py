@@ -17,12 +17,3 @@ def embed_name():
     register_extractor(EMBED, net, overwrite=True)
     yield EMBED
     unregister_extractor(EMBED)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run fastest on one intra-op thread, and the test machine's cores are shared."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)

@@ -21,16 +21,6 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.load import load_generator
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from a second thread; on a loaded 2-core machine OpenMP's waiting makes two
-    threads several times slower than one (measured 7x for these runs)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """5 steps of 8 images with a checkpoint after each (all kept) and an EMA that lags G from the start."""

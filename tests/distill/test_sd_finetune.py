@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from PIL import Image
 
 from ganforge.cli.main import main
 from ganforge.training import checkpoint as ckpt
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from a second thread; on a loaded 2-core machine OpenMP's waiting makes two
-    threads several times slower than one (measured 7x for these runs)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 TINY = ["net.widths=[16,16,16,16]", "net.blocks=[1,1,1,1]", "net.cardinalities=[2,2,2,2]", "net.z_dim=8",
         "grid_size=4", "log_every_kimg=0.008", "snapshot_every_kimg=1", "--batch-size", "8"]

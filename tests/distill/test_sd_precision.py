@@ -42,12 +42,7 @@ def test_auto_picks_bf16_only_on_native_hardware(monkeypatch):
                     "ganforge.perceptual.setup_weights)")
 def test_bf16_trunk_keeps_the_loss_and_its_gradient():
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # emulated BF16 on AVX2 CPUs is slow enough; spare the other processes a second thread
-    try:
-        _compare_fp32_bf16()
-    finally:
-        torch.set_num_threads(threads)
+    _compare_fp32_bf16()
 
 
 def _compare_fp32_bf16() -> None:

@@ -11,15 +11,6 @@ from ganforge.metrics import register_extractor, unregister_extractor
 from ganforge.metrics.evaluate import _CACHES, _EXTRACTORS
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """The metric tests use small matrices, where OpenMP's thread hand-offs dominate on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def tiny_extractor():
     """Registers 'tiny' (a CountingNet) and 'tiny-random' (seeded factory, for rfid); cleans caches after."""

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from ganforge.utils.threads import limited_threads
 
 
 @dataclass
@@ -116,25 +117,13 @@ def analytic_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     return total
 
 
-@contextmanager
-def cpu_threads(threads: int | None):
-    """Temporarily set torch's intra-op thread count (None keeps the current one)."""
-    old = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(old)
-
-
 def measure_latency(G: nn.Module, batch_size: int = 1, warmup: int = 3, repeats: int = 10,
                     threads: int | None = None) -> LatencyResult:
     """Median wall time of G(z) over `repeats` runs after `warmup` runs, under torch.inference_mode."""
     z, c = sample_inputs(G, batch_size)
     was_training = G.training
     G.eval()
-    with cpu_threads(threads) as n_threads, torch.inference_mode():
+    with limited_threads(threads) as n_threads, torch.inference_mode():
         for _ in range(warmup):
             G(z, c)
         runs = []
@@ -154,5 +143,5 @@ def profile_generator(G: nn.Module, batch_sizes: tuple[int, ...] = (1, 32), warm
     return Profile(count_params(G), macs, stages, latency)
 
 
-__all__ = ["LatencyResult", "Profile", "StageCost", "analytic_macs", "count_macs", "count_params", "cpu_threads",
+__all__ = ["LatencyResult", "Profile", "StageCost", "analytic_macs", "count_macs", "count_params",
            "measure_latency", "profile_generator", "sample_inputs"]

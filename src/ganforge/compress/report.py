@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.compress.profile import Profile, cpu_threads, measure_latency, profile_generator
+from ganforge.compress.profile import Profile, measure_latency, profile_generator
+from ganforge.utils.threads import limited_threads
 
 
 @dataclass
@@ -46,7 +47,7 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
         raise ValueError("no generators to report on")
     teacher = teacher or next(iter(generators))
     rows = []
-    with cpu_threads(threads):
+    with limited_threads(threads):
         for name, G in generators.items():
             rows.append(ReportRow(name, list(G.widths), profile_generator(G, batch_sizes, warmup, repeats)))
         for _ in range(rounds - 1):

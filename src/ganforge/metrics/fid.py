@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ganforge.metrics.threads import limited_threads
+from ganforge.utils.threads import limited_threads
 
 ArrayLike = np.ndarray | torch.Tensor
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ganforge.metrics.fid import ArrayLike
-from ganforge.metrics.threads import limited_threads
+from ganforge.utils.threads import limited_threads
 
 
 def _tensor(x: ArrayLike) -> torch.Tensor:
@@ -60,7 +60,7 @@ def kid_from_features(real: ArrayLike, fake: ArrayLike, *, subsets: int = 100, s
                       real_terms: dict | None = None) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 over subsets; subset_size is capped at the smaller set size.
 
-    `threads` bounds PyTorch's threads for the subset loop (see ganforge.metrics.threads; None: unchanged).
+    `threads` bounds PyTorch's threads for the subset loop (see ganforge.utils.threads; None: unchanged).
     `real_terms`: a dict kept with the reference features; the real-real kernel sums of each subset are
     stored there, so later calls with the same seed and sizes (same subsets) skip a third of the work.
     """
