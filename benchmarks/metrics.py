@@ -121,6 +121,24 @@ def bench_math(num: int, dim: int, with_tf: bool) -> dict:
     return res
 
 
+def table(report: dict) -> str:
+    """Seconds per metric, ganforge next to torch-fidelity measured in the same run, and the speed-up."""
+    rows = [("math", "fid (from features)", "fid_s", "fid_s"), ("math", "fid (cached reference)",
+            "fid_cached_reference_s", None), ("math", "kid", "kid_s", "kid_s"), ("math", "pr (+dc)", "pr_dc_s", "pr_s"),
+            ("pipeline", "features + fid,kid,pr", "ganforge_s", "torch_fidelity_s")]
+    lines = [f"{'part':<9} {'work':<24} {'ganforge s':>11} {'torch-fidelity s':>17} {'speed-up':>9}"]
+    for part, work, ours, theirs in rows:
+        res = report.get(part)
+        if not res:
+            continue
+        mine = res.get("ganforge", {}).get(ours, res.get(ours))
+        other = (res.get("torch_fidelity", {}) if part == "math" else res).get(theirs) if theirs else None
+        theirs_s = "-" if other is None else f"{other:.2f}"
+        ratio = f"{other / mine:.2f}x" if mine and other else "-"
+        lines.append(f"{part:<9} {work:<24} {mine:>11.2f} {theirs_s:>17} {ratio:>9}")
+    return "\n".join(lines)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--num", type=int, default=10_000, help="images per set for part 1 (0 skips it)")
@@ -140,6 +158,7 @@ def main() -> int:
         path, kind = weights_path(args.weights)
         report["pipeline"] = {"weights": kind, **bench_pipeline(args.num, args.batch_size, path, with_tf)}
         print(json.dumps(report["pipeline"], indent=2), flush=True)
+    print(table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

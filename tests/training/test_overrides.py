@@ -16,6 +16,15 @@ def test_overrides_typed_and_nested():
     assert cfg.loss.r2 is False and cfg.data == "mnist5k" and cfg.metrics == ["fid"]
 
 
+def test_lists_accept_bare_comma_separated_items():
+    cfg = apply_overrides(get_preset("tiny"), ["metrics=fid@classifier-mnist,kid", "net.widths=32,32,16,16"])
+    assert cfg.metrics == ["fid@classifier-mnist", "kid"] and cfg.net.widths == [32, 32, 16, 16]
+    cfg = apply_overrides(cfg, ["metrics=[fid,modes]", "metrics_num=50"])
+    assert cfg.metrics == ["fid", "modes"]
+    with pytest.raises(ConfigError, match="integer"):
+        apply_overrides(cfg, ["net.widths=32,wide"])
+
+
 def test_unknown_key_suggests_nearest():
     with pytest.raises(ConfigError, match=r"did you mean schedule\.lr_end"):
         apply_overrides(get_preset("tiny"), ["schedule.lr_ned=1"])

@@ -6,6 +6,7 @@ import pytest
 import torch
 from helpers import tiny_dataset, tiny_train_config
 
+from ganforge import load_generator
 from ganforge.augment import AugmentConfig
 from ganforge.training import Trainer
 from ganforge.training.checkpoint import list_checkpoints, read_state
@@ -73,3 +74,10 @@ def test_periodic_metrics_curves_and_best_checkpoint(tmp_path, monkeypatch):
     assert (tmp_path / "m" / "metrics.png").exists()
     best = read_state(tmp_path / "m" / "best")["best"]
     assert best["metric"] == "modes" and best["value"] == max(r["modes"] for r in rows)
+    # evaluating must not touch the training's random stream: the weights equal a run without metrics
+    plain = tiny_train_config(str(tmp_path / "plain"), kimg=0.032)
+    plain.net.img_channels = 3
+    trainer = Trainer(plain, dataset=tiny_dataset(32, channels=3))
+    trainer.train()
+    for a, b in zip(load_generator(tmp_path / "m", ema=False).parameters(), trainer.G.parameters(), strict=True):
+        assert torch.equal(a, b)

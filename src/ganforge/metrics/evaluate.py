@@ -4,7 +4,9 @@ Metric names: fid, kid, pr (precision, recall), dc (density, coverage), rfid, mo
 `features` (default "inception"); "fid@classifier-mnist" picks another extractor for one metric (its result
 keys carry the same suffix). rfid uses inception-random with seeds 0..rfid_seeds-1; modes uses
 classifier-mnist. Reference (real) features are cached in memory and on disk, so calling this every few
-kimg during training costs one pass over the generated images only.
+kimg during training costs one pass over the generated images only. With `distributed=True` (under
+torch.distributed, called by every rank) each rank embeds its shard of both sets, rank 0 computes the metrics
+from the gathered features and every rank returns its results.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ganforge.metrics.extract import extract_features, iter_batches
 from ganforge.metrics.features.base import FeatureExtractor
 from ganforge.metrics.features.registry import build_extractor
 from ganforge.metrics.fid import GaussianStats, fid_from_stats
+from ganforge.metrics.gather import any_rank, broadcast_json, gather_features, shard_bounds, world
 from ganforge.metrics.kid import kid_from_features
 from ganforge.metrics.modes import mode_metrics
 from ganforge.metrics.neighbors import manifold_metrics
@@ -55,6 +58,7 @@ class EvalOptions:
     cache_dir: str | os.PathLike | None = None  # default $GANFORGE_CACHE_DIR or ~/.cache/ganforge/metrics
     disk_cache: bool = True
     progress: bool = False
+    distributed: bool = False  # shard the feature passes over torch.distributed ranks (every rank must call)
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,25 @@ def _reference_images(real: Any, num_real: int | None) -> tuple[torch.Tensor, st
     return images, identity
 
 
+def _sharded(opts: EvalOptions, num: int) -> tuple[int, int] | None:
+    """(rank, world) when the passes over `num` images are split across ranks, else None (one process does all)."""
+    rank, size = world()
+    return (rank, size) if opts.distributed and 1 < size <= num else None
+
+
+def _extract(extractors: dict[str, FeatureExtractor], images: torch.Tensor, opts: EvalOptions, device: torch.device,
+             desc: str) -> dict[str, dict[str, torch.Tensor]]:
+    """One pass over a uint8 tensor; split across ranks and gathered in order when opts.distributed."""
+    shard = _sharded(opts, len(images))
+    if shard is None:
+        return extract_features(extractors, iter_batches(images, opts.batch_size), device, len(images),
+                                opts.progress, desc)
+    start, stop = shard_bounds(len(images), *shard)
+    part = extract_features(extractors, iter_batches(images[start:stop], opts.batch_size), device, stop - start,
+                            opts.progress and shard[0] == 0, desc)
+    return gather_features(part)
+
+
 def reference_features(real: Any, jobs: dict[str, tuple[str, dict[str, Any]]], opts: EvalOptions,
                        device: torch.device) -> dict[str, FeatureSet]:
     """Reference FeatureSets per job, from cache where possible, else from one pass over the images."""
@@ -148,10 +171,10 @@ def reference_features(real: Any, jobs: dict[str, tuple[str, dict[str, Any]]], o
     keys = {key: cache_key(identity, ex.identity, len(images)) for key, ex in extractors.items()}
     found = {key: cache.get(keys[key]) for key in jobs}
     todo = {key: extractors[key] for key, entry in found.items() if entry is None}
+    if _sharded(opts, len(images)) is not None and any_rank(bool(todo)):
+        todo = extractors  # every rank must take part in the same passes, whatever its own cache holds
     if todo:
-        computed = extract_features(todo, iter_batches(images, opts.batch_size), device, len(images),
-                                    opts.progress, "real features")
-        for key, arrays in computed.items():
+        for key, arrays in _extract(todo, images, opts, device, "real features").items():
             found[key] = FeatureSet(arrays)
             cache.put(keys[key], found[key])
     return found  # type: ignore[return-value]
@@ -194,16 +217,28 @@ def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str
     return out
 
 
-def _evaluate(real: Any, fake_batches: Iterable[torch.Tensor], num_fake: int, metrics: str | Iterable[str],
+def _evaluate(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], num_fake: int, metrics: str | Iterable[str],
               opts: EvalOptions, device: torch.device) -> dict[str, float]:
+    """`fake`: a uint8 tensor of `num_fake` images, or an iterable of batches; when _sharded(opts, num_fake), the
+    batches are this rank's shard_bounds share, in order."""
     specs = parse_metrics(metrics, opts)
     jobs = _extractor_jobs(specs, opts)
     # mode counting compares against the uniform distribution: it needs no reference pass
     ref_specs = [sp for sp in specs if sp.metric != "modes"]
     ref = reference_features(real, _extractor_jobs(ref_specs, opts), opts, device) if ref_specs else {}
     extractors = {key: get_extractor(name, o) for key, (name, o) in jobs.items()}
-    fake = extract_features(extractors, fake_batches, device, num_fake, opts.progress, "generated features")
-    return _compute(specs, ref, fake, opts)
+    shard = _sharded(opts, num_fake)
+    if isinstance(fake, torch.Tensor):
+        feats = _extract(extractors, fake, opts, device, "generated features")
+    elif shard is None:
+        feats = extract_features(extractors, fake, device, num_fake, opts.progress, "generated features")
+    else:
+        start, stop = shard_bounds(num_fake, *shard)
+        feats = gather_features(extract_features(extractors, fake, device, stop - start,
+                                                 opts.progress and shard[0] == 0, "generated features"))
+    if shard is None:
+        return _compute(specs, ref, feats, opts)
+    return broadcast_json(_compute(specs, ref, feats, opts) if shard[0] == 0 else None)  # type: ignore[return-value]
 
 
 def _options(options: EvalOptions | None, overrides: dict[str, Any]) -> EvalOptions:
@@ -232,11 +267,10 @@ def evaluate_images(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], metr
     if isinstance(fake, torch.Tensor):
         if fake.dtype != torch.uint8:
             raise TypeError(f"generated images must be uint8 (ganforge.data.to_uint8), got {fake.dtype}")
-        batches: Iterable[torch.Tensor] = iter_batches(fake, opts.batch_size)
-        total: int | None = len(fake)
-    else:
-        batches, total = fake, None
-    return _evaluate(real, batches, total or 0, metrics, opts, device)
+        return _evaluate(real, fake, len(fake), metrics, opts, device)
+    if opts.distributed:
+        raise ValueError("distributed evaluation needs the generated images as one tensor (or evaluate_generator)")
+    return _evaluate(real, fake, 0, metrics, opts, device)
 
 
 def evaluate_generator(G: nn.Module, real: Any, metrics: str | Iterable[str], num: int, seed: int = 0,
@@ -245,10 +279,13 @@ def evaluate_generator(G: nn.Module, real: Any, metrics: str | Iterable[str], nu
     """Metrics of exactly `num` samples of G(z, c) (z, c from `seed`) against the reference set `real`.
 
     G needs `z_dim`, `num_classes` (0 = unconditional; else labels drawn uniformly) and forward(z, c).
-    batch_size / device default to the options' (64, else G's device).
+    batch_size / device default to the options' (64, else G's device). With opts.distributed every rank
+    generates and embeds its contiguous share of the `num` samples.
     """
     opts = _options(options, {**({} if batch_size is None else {"batch_size": batch_size}), **overrides})
     p = next(G.parameters(), None)
     dev = torch.device(device or opts.device or (p.device if p is not None else "cpu"))
-    batches: Iterator[torch.Tensor] = iter_generated(G, num, seed, opts.batch_size, dev)
+    shard = _sharded(opts, num)
+    start, stop = (0, num) if shard is None else shard_bounds(num, *shard)
+    batches: Iterator[torch.Tensor] = iter_generated(G, num, seed, opts.batch_size, dev, start=start, stop=stop)
     return _evaluate(real, batches, num, metrics, opts, dev)

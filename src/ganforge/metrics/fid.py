@@ -2,11 +2,12 @@
 
 FID = |mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)), all in float64.
 
-The trace of the matrix square root is computed without sqrtm: the eigenvalues of S1 S2 equal those of the
-symmetric PSD matrix M = A^T S2 A for any factor S1 = A A^T (Cholesky, or U diag(sqrt(l)) from an
-eigendecomposition when S1 is singular). So tr sqrt(S1 S2) = sum_i sqrt(eig_i(M)), from one symmetric
-eigenvalue solve (~10x faster than scipy.linalg.sqrtm at 2048-d). Because M is symmetric, no imaginary parts
-can appear; round-off makes the smallest eigenvalues of M (and S1) slightly negative, and those are set to 0.
+The trace of the matrix square root is computed without sqrtm: the eigenvalues of S1 S2 are those of the
+symmetric PSD matrix M = A^T S2 A for any factor S1 = A A^T, so tr sqrt(S1 S2) = sum_i sqrt(eig_i(M)). LAPACK's
+generalized symmetric solver computes eig(S1 S2) this way in one call when S2 is positive definite (Cholesky
+factor); a singular S2 falls back to M with S1's Cholesky factor, or U diag(sqrt(l)) from its eigendecomposition.
+Both are ~10x faster than scipy.linalg.sqrtm at 2048-d. Because M is symmetric, no imaginary parts can appear;
+round-off makes the smallest eigenvalues of M (and S1) slightly negative, and those are set to 0.
 A slightly negative result (FID >= 0 in exact arithmetic; sqrt amplifies round-off of near-zero eigenvalues
 of singular covariances) above -1e-6 (|mu1 - mu2|^2 + tr S1 + tr S2) is reported as 0.0. A clearly negative
 eigenvalue (a covariance that is not PSD) or NaN/inf features raise ValueError instead.
@@ -17,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from ganforge.utils.threads import limited_threads
@@ -77,9 +79,11 @@ class GaussianStats:
         x = _f64(features)
         if x.ndim != 2 or x.shape[0] < 2:
             raise ValueError(f"need a [N >= 2, D] feature array, got {tuple(x.shape)}")
-        _check_finite(x, "features")
         mu = x.mean(0)
-        return cls(mu, upper_block_gram(x - mu) / (x.shape[0] - 1), x.shape[0])
+        sigma = upper_block_gram(x - mu) / (x.shape[0] - 1)
+        _check_finite(mu, "features")  # NaN/inf in any feature reach mu (and sigma): one cheap check, not N x D
+        _check_finite(sigma, "features")
+        return cls(mu, sigma, x.shape[0])
 
     def factor(self) -> torch.Tensor:
         """A with sigma = A A^T: Cholesky when sigma is positive definite, else U diag(sqrt(l))."""
@@ -96,13 +100,22 @@ class GaussianStats:
 
 
 def trace_sqrt_product(a: GaussianStats, b: GaussianStats) -> float:
-    """tr((S_a S_b)^(1/2)) = sum sqrt(eig(A^T S_b A)) with S_a = A A^T (see module docstring)."""
-    factor = a.factor()
-    m = factor.T @ b.sigma @ factor
-    m = (m + m.T) / 2  # exact symmetry for the symmetric eigen-solver
-    with limited_threads(1):
-        eig = _clip_eigenvalues(torch.linalg.eigvalsh(m), "A^T S2 A")
-    return float(eig.sqrt().sum())
+    """tr((S_a S_b)^(1/2)) = sum sqrt(eig(S_a S_b)) (see module docstring).
+
+    With S_b positive definite, LAPACK's generalized symmetric solver (dsygv, itype 2: Cholesky of S_b, then the
+    symmetric reduction and eigenvalues only) does it in one call, ~1.7x faster than the explicit A^T S_a A product
+    (benchmarks/metrics.py). Otherwise S_a = A A^T from the (cached) factor, and eig(A^T S_b A). scipy's LAPACK
+    solves a 2048-d symmetric eigenvalue problem in 0.44 s here, torch.linalg.eigvalsh in 0.89 s.
+    """
+    try:
+        eig = torch.from_numpy(scipy.linalg.eigh(a.sigma.numpy(), b.sigma.numpy(), type=2, eigvals_only=True,
+                                                 driver="gv", check_finite=False))
+    except np.linalg.LinAlgError:  # S_b is singular (e.g. fewer samples than dimensions)
+        factor = a.factor()
+        m = factor.T @ b.sigma @ factor
+        m = (m + m.T) / 2  # exact symmetry for the symmetric eigen-solver
+        eig = torch.from_numpy(scipy.linalg.eigvalsh(m.numpy(), driver="evd", check_finite=False))
+    return float(_clip_eigenvalues(eig, "S_a S_b").sqrt().sum())
 
 
 def fid_from_stats(a: GaussianStats, b: GaussianStats) -> float:

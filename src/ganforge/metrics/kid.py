@@ -56,11 +56,11 @@ def polynomial_mmd2(x: torch.Tensor, y: torch.Tensor, degree: int = 3, gamma: fl
 
 def kid_from_features(real: ArrayLike, fake: ArrayLike, *, subsets: int = 100, subset_size: int = 1000,
                       seed: int = 2020, degree: int = 3, gamma: float | None = None,
-                      coef0: float = 1.0, threads: int | None = 1,
+                      coef0: float = 1.0, threads: int | None = None,
                       real_terms: dict | None = None) -> tuple[float, float]:
     """(mean, std) of the unbiased MMD^2 over subsets; subset_size is capped at the smaller set size.
 
-    `threads` bounds PyTorch's threads for the subset loop (see ganforge.utils.threads; None: unchanged).
+    `threads` bounds PyTorch's threads for the subset loop (None: torch's setting; 1 helps on a loaded machine).
     `real_terms`: a dict kept with the reference features; the real-real kernel sums of each subset are
     stored there, so later calls with the same seed and sizes (same subsets) skip a third of the work.
     """

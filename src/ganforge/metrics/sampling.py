@@ -33,16 +33,22 @@ def _device_of(module: nn.Module) -> torch.device:
 
 @torch.no_grad()
 def iter_generated(G: nn.Module, num: int, seed: int = 0, batch_size: int = 64,
-                   device: torch.device | str | None = None) -> Iterator[torch.Tensor]:
-    """Yield uint8 [B, C, H, W] batches of exactly `num` images from G(z, c) in eval mode."""
+                   device: torch.device | str | None = None, start: int = 0, stop: int | None = None
+                   ) -> Iterator[torch.Tensor]:
+    """Yield uint8 [B, C, H, W] batches of exactly `num` images from G(z, c) in eval mode; `start`/`stop` pick
+    samples [start, stop) of those `num` (a rank's shard), each the same image as in the full sequence."""
     device = torch.device(device) if device is not None else _device_of(G)
+    stop = num if stop is None else stop
+    if not 0 <= start <= stop <= num:
+        raise ValueError(f"sample range [{start}, {stop}) is not within [0, {num})")
     z, c = eval_latents(num, int(G.z_dim), int(getattr(G, "num_classes", 0) or 0), seed)
     was_training = G.training
     G.eval()
     try:
-        for start in range(0, num, batch_size):
-            zb = z[start:start + batch_size].to(device)
-            cb = None if c is None else c[start:start + batch_size].to(device)
+        for i in range(start, stop, batch_size):
+            j = min(i + batch_size, stop)
+            zb = z[i:j].to(device)
+            cb = None if c is None else c[i:j].to(device)
             yield to_uint8(G(zb, cb)).cpu()
     finally:
         G.train(was_training)

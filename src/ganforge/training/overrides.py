@@ -44,6 +44,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
     if origin in (list, tuple):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]
+        if isinstance(value, str):  # "fid,kid" or "[fid@vgg16,kid]": bare comma-separated items
+            value = [_parse(v.strip()) for v in value.strip().removeprefix("[").removesuffix("]").split(",")
+                     if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list like [64,64], got {value!r}")
         (inner, *_) = typing.get_args(hint) or (Any,)

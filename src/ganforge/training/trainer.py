@@ -280,11 +280,18 @@ class Trainer:
         return path
 
     def evaluate(self) -> dict[str, float]:
-        """Run cfg.metrics on the EMA generator, log them, redraw the curves, keep the best checkpoint."""
+        """Run cfg.metrics on the EMA generator, log them, redraw the curves, keep the best checkpoint.
+        Every rank calls it: each generates and embeds its share of the samples; rank 0 records the results."""
         from ganforge.metrics import evaluate_generator, is_better, plot_metric_curves
 
-        results = evaluate_generator(self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0,
-                                     device=self.device)
+        devices = [self.device] if self.device.type == "cuda" else []
+        # building extractors draws from the global RNG: fork it, so runs with and without metrics (or resumed
+        # where an evaluation happened) continue with the same random stream
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+            results = evaluate_generator(self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0,
+                                         device=self.device, distributed=self.dist.world_size > 1)
+        if not self.dist.is_main:
+            return results
         record = {"kimg": self.cur_nimg / 1000, "step": self.step, **results}
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -336,8 +343,7 @@ class Trainer:
                     self.save_grid()
                     next_snap += cfg.snapshot_every_kimg * 1000
                 if self.cur_nimg >= next_eval and self.cur_nimg < total:
-                    if self.dist.is_main:
-                        self.evaluate()
+                    self.evaluate()
                     barrier(self.dist)
                     next_eval += every_eval
         finally:
@@ -346,7 +352,7 @@ class Trainer:
                 signal.signal(s, h)
         self.save_checkpoint()
         self.save_grid()
-        if cfg.metrics and self.dist.is_main and not self._stop_requested:
+        if cfg.metrics and not self._should_stop():  # collective: all ranks agree whether to evaluate
             self.evaluate()
         barrier(self.dist)
         self.logger.close()

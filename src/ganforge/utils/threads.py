@@ -1,7 +1,8 @@
 """Temporarily bound torch's intra-op threads (mid-size products and latency measurements).
 
-Measured on the project's shared 2-core machine: one 1000 x 2048 KID subset takes 0.46 s on 1 thread but
-1.6-3.3 s on 2 (OpenMP workers spin-waiting against other processes), and a 2048-d eigvalsh 0.9 s vs 2.5-3.8 s.
+Measured on the project's 2-core machine: a 2048-d float64 eigvalsh takes 0.89 s on 1 thread and 1.47 s on 2
+even when idle; large products scale (10 KID subsets: 1.67 s on 1 thread, 0.98 s on 2) unless other processes
+load the cores, when OpenMP workers spin-wait (one KID subset 0.46 s on 1 thread, 1.6-3.3 s on 2).
 """
 
 from __future__ import annotations
