@@ -27,6 +27,7 @@ VARIANTS = {  # name -> config overrides (self_distill=true implied except for t
     "sd-lpips-vgg": {"sd.distance": "lpips-vgg"},
     "sd-d-features": {"sd.distance": "d-features"},
     "sd-lpips-alex": {"sd.distance": "lpips-alex"},
+    "sd-lpips-vgg-f0.5": {"sd.distance": "lpips-vgg", "sd.batch_fraction": 0.5},
     "sd-lpips-vgg-f0.25": {"sd.distance": "lpips-vgg", "sd.batch_fraction": 0.25},
     "sd-lpips-vgg-bf16": {"sd.distance": "lpips-vgg", "sd.lpips_precision": "bf16"},
 }

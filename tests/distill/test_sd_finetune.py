@@ -59,3 +59,12 @@ def test_sd_flags_set_the_config(capsys):
     assert "batch_fraction" in capsys.readouterr().err
     assert main(["train", "--dry-run", "--sd-alpha", "-1"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+def test_finetuning_skips_the_burn_in_unless_overridden(capsys):
+    assert main(["train", "--dry-run", "--init-from", "runs/x", "--sd"]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"]["burnin_kimg"] == 0.0
+    assert main(["train", "--dry-run", "--init-from", "runs/x", "schedule.burnin_kimg=5"]) == 0
+    assert json.loads(capsys.readouterr().out)["schedule"]["burnin_kimg"] == 5.0
+    assert main(["train", "--dry-run", "--sd"]) == 0  # training from scratch keeps the preset's burn-in
+    assert json.loads(capsys.readouterr().out)["schedule"]["burnin_kimg"] > 0

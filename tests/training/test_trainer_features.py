@@ -64,13 +64,13 @@ def test_self_distillation_alpha_zero_only_monitors(tmp_path):
 
 def test_periodic_metrics_curves_and_best_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = tiny_train_config(str(tmp_path / "m"), kimg=0.032, metrics=["modes"], metrics_every_kimg=0.016,
-                            metrics_num=64, best_metric="modes")
+    cfg = tiny_train_config(str(tmp_path / "m"), kimg=0.032, metrics=["modes", "fid"], metrics_every_kimg=0.016,
+                            metrics_num=64, best_metric="modes", metrics_features="classifier-mnist")
     cfg.net.img_channels = 3
     Trainer(cfg, dataset=tiny_dataset(32, channels=3)).train()
     rows = [json.loads(x) for x in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in rows] == [0.016, 0.032]
-    assert all(0 <= r["modes"] <= 1000 for r in rows)
+    assert all(0 <= r["modes"] <= 1000 and r["fid"] > 0 for r in rows)  # fid in the configured feature space
     assert (tmp_path / "m" / "metrics.png").exists()
     best = read_state(tmp_path / "m" / "best")["best"]
     assert best["metric"] == "modes" and best["value"] == max(r["modes"] for r in rows)

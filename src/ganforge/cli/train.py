@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cond", action="store_true", help="class-conditional training from the data's labels")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
     p.add_argument("--init-from", metavar="CHECKPOINT", dest="init_from",
-                   help="initialise G, G_ema and D from a trained checkpoint (fine-tuning)")
+                   help="initialise G, G_ema and D from a trained checkpoint (fine-tuning; the burn-in schedules "
+                        "start at their end values: schedule.burnin_kimg=0 unless overridden)")
     p.add_argument("--sd", action="store_true",
                    help="SD-GAN self-distillation: L_G += sd.alpha * L_SD(T(G(z)), T(G_ema(z))) (self_distill=true)")
     p.add_argument("--sd-distance", dest="sd_distance", choices=DISTANCES,
@@ -70,7 +71,11 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         cfg.sd.distance = args.sd_distance
     if args.sd_alpha is not None:
         cfg.sd.alpha = args.sd_alpha
-    cfg = apply_overrides(cfg, args.overrides)
+    if args.init_from and not args.resume:
+        # fine-tuning continues with the end-of-schedule values the checkpoint was trained with (lr, gamma, beta2,
+        # EMA half-life); a restarted burn-in would start the EMA half-life at 0, making G_ema = G and L_SD = 0
+        cfg.schedule.burnin_kimg = 0.0
+    cfg = apply_overrides(cfg, args.overrides)  # schedule.burnin_kimg=... still overrides the line above
     if cfg.self_distill:
         try:
             cfg.sd.__post_init__()  # re-validate after flags and overrides

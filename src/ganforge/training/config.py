@@ -62,6 +62,8 @@ class TrainConfig:
     metrics: list[str] = field(default_factory=list)  # e.g. ["fid@classifier-mnist", "kid", "modes"]
     metrics_every_kimg: float = 0.0  # 0: only at the end of the run (when metrics are given)
     metrics_num: int = 5000
+    metrics_features: str = "inception"  # extractor for fid/kid/pr/dc without an @suffix (e.g. vgg16 offline)
+    metrics_weights: str | None = None  # weights file for that extractor (e.g. the FID Inception .pth)
     best_metric: str = ""  # a result key, e.g. "fid@vgg16": the best checkpoint by it is kept in best/
     max_nonfinite_skips: int = 20
     max_rollbacks: int = 2

@@ -289,7 +289,8 @@ class Trainer:
         # where an evaluation happened) continue with the same random stream
         with torch.random.fork_rng(devices=devices, device_type=self.device.type):
             results = evaluate_generator(self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0,
-                                         device=self.device, distributed=self.dist.world_size > 1)
+                                         device=self.device, distributed=self.dist.world_size > 1,
+                                         features=self.cfg.metrics_features, weights=self.cfg.metrics_weights)
         if not self.dist.is_main:
             return results
         record = {"kimg": self.cur_nimg / 1000, "step": self.step, **results}
