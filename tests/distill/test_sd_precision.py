@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from ganforge.distill import SelfDistillConfig, SelfDistiller
-from ganforge.perceptual import lpips_metric
 from ganforge.perceptual.lpips_metric import LPIPS, native_bf16, resolve_precision
 from ganforge.perceptual.weights import WeightsNotFoundError, find_backbone_weights
+from ganforge.utils import perf
 
 
 def _have_vgg() -> bool:
@@ -22,12 +22,12 @@ def _have_vgg() -> bool:
 
 def test_auto_picks_bf16_only_on_native_hardware(monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(lpips_metric, "_onednn_bf16", lambda: True)
-    monkeypatch.setattr(lpips_metric, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))  # e.g. this CI machine
+    monkeypatch.setattr(perf, "_onednn_bf16", lambda: True)
+    monkeypatch.setattr(perf, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))  # e.g. this CI machine
     assert not native_bf16(cpu) and resolve_precision("auto", cpu) == "fp32"
-    monkeypatch.setattr(lpips_metric, "_cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))  # Zen 4
+    monkeypatch.setattr(perf, "_cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))  # Zen 4
     assert native_bf16(cpu) and resolve_precision("auto", cpu) == "bf16"
-    monkeypatch.setattr(lpips_metric, "_onednn_bf16", lambda: False)  # oneDNN unavailable: never BF16
+    monkeypatch.setattr(perf, "_onednn_bf16", lambda: False)  # oneDNN unavailable: never BF16
     assert resolve_precision("auto", cpu) == "fp32"
     assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("fp32", cpu) == "fp32"
     assert resolve_precision("auto", torch.device("meta")) == "fp32"

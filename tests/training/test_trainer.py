@@ -1,5 +1,6 @@
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -121,3 +122,17 @@ def test_fine_tuned_run_can_be_resumed(tmp_path):
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["init_from"] == str(tmp_path / "src")
     resumed = Trainer(tiny_train_config(str(tmp_path / "ft"), kimg=0.016), dataset=data, resume=True)
     assert resumed.cur_nimg == 8
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns(tmp_path, monkeypatch):
+    from ganforge.utils import perf
+
+    monkeypatch.setattr(perf, "_cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    with pytest.warns(UserWarning, match="emulated"):
+        t = Trainer(tiny_train_config(str(tmp_path / "a"), precision="bf16"), dataset=tiny_dataset(16))
+    assert t.G.low_precision == torch.bfloat16  # the user's explicit choice still holds
+    monkeypatch.setattr(perf, "_onednn_bf16", lambda: True)
+    monkeypatch.setattr(perf, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(tiny_train_config(str(tmp_path / "b"), precision="bf16"), dataset=tiny_dataset(16))

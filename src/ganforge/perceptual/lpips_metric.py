@@ -10,7 +10,6 @@ it only where BF16 convolutions are native (CUDA, CPUs with AVX512-BF16/AMX), ne
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from torch import nn
 
 from ganforge.perceptual.features import build_backbone, make_trunk, to_rgb
 from ganforge.perceptual.weights import backbone_spec
+from ganforge.utils.perf import native_bf16
 
 __all__ = ["LPIPS", "PRECISIONS", "lpips_linear_weights_path", "native_bf16", "resolve_precision"]
 
@@ -36,30 +36,6 @@ def lpips_linear_weights_path(name: str) -> Path:
     """The learned linear-layer weights shipped with the `lpips` package (v0.1) for backbone `name`."""
     net = _LPIPS_NET[backbone_spec(name).name]
     return Path(lpips_pkg.__file__).resolve().parent / "weights" / "v0.1" / f"{net}.pth"
-
-
-@functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def native_bf16(device: torch.device) -> bool:
-    """BF16 convolutions run in hardware here: CUDA with BF16 support, or a CPU with AVX512-BF16 / AMX-BF16 that
-    oneDNN accepts. On AVX2-only CPUs BF16 is emulated: 5-10x slower than FP32 (benchmarks/self_distill.py)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _onednn_bf16() and bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
-
-
-def _onednn_bf16() -> bool:
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -6,6 +6,7 @@ import copy
 import json
 import signal
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,7 +26,7 @@ from ganforge.training.logger import RunLogger
 from ganforge.training.schedules import Cosine, ema_beta
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
 from ganforge.utils.grid import save_grid
-from ganforge.utils.perf import tune_allocator
+from ganforge.utils.perf import native_bf16, tune_allocator
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,6 +84,9 @@ class Trainer:
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
+        if bf16 and self.device.type == "cpu" and not native_bf16(self.device):
+            warnings.warn("precision=bf16 on a CPU without AVX512-BF16/AMX: BF16 is emulated here and ~5x slower "
+                          "than FP32 (benchmarks/train_step.py); use precision=fp32 (the CPU default)", stacklevel=2)
         if bf16:
             self.G.low_precision = self.D.low_precision = torch.bfloat16
         s = cfg.schedule

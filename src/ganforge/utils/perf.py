@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
+
+import torch
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
@@ -31,3 +34,28 @@ def tune_allocator() -> bool:
         return False
     _tuned = ok
     return ok
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_flags() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """BF16 convolutions run in hardware here: CUDA with BF16 support, or a CPU with AVX512-BF16 / AMX-BF16 that
+    oneDNN accepts. On AVX2-only CPUs BF16 is emulated: a tiny R3GAN step was 5.8x slower than FP32 and the LPIPS
+    trunk 18x (benchmarks/train_step.py, benchmarks/self_distill.py)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and _onednn_bf16() and bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+
+
+def _onednn_bf16() -> bool:
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
