@@ -106,3 +106,13 @@ def test_bad_metric_names_and_options_are_rejected():
     specs = parse_metrics("fid,modes,rfid,pr@vgg16", EvalOptions())
     assert [(s.metric, s.extractor) for s in specs] == [("fid", "inception"), ("modes", "classifier-mnist"),
                                                         ("rfid", "inception-random"), ("pr", "vgg16")]
+
+
+def test_result_keys_name_what_evaluate_returns(tiny_extractor, real_images):
+    from ganforge.metrics import result_keys
+
+    metrics = "fid,kid@tiny,pr,dc"
+    out = evaluate_generator(TinyGenerator(), real_images, metrics, num=60, features="tiny", kid_subset_size=20,
+                             kid_subsets=3, disk_cache=False)
+    assert sorted(out) == sorted(result_keys(metrics))
+    assert result_keys("modes,rfid@x") == ["modes", "modes_kl", "modes_total", "rfid@x", "rfid_std@x"]

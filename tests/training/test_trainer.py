@@ -136,3 +136,18 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(tmp_path, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Trainer(tiny_train_config(str(tmp_path / "b"), precision="bf16"), dataset=tiny_dataset(16))
+
+
+def test_metric_names_and_best_metric_are_checked_before_training(tmp_path):
+    from ganforge.training.overrides import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown metric 'fdi'"):
+        Trainer(tiny_train_config(str(tmp_path / "a"), metrics=["fdi"]), dataset=tiny_dataset(16))
+    with pytest.raises(ConfigError, match=r"best_metric 'fid'.*kid@vgg16"):
+        Trainer(tiny_train_config(str(tmp_path / "b"), metrics=["kid@vgg16"], best_metric="fid"),
+                dataset=tiny_dataset(16))
+    with pytest.raises(ConfigError, match="set metrics"):
+        Trainer(tiny_train_config(str(tmp_path / "c"), best_metric="fid"), dataset=tiny_dataset(16))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # nothing written before the check
+    Trainer(tiny_train_config(str(tmp_path / "d"), metrics=["fid", "modes"], best_metric="modes_kl"),
+            dataset=tiny_dataset(16))

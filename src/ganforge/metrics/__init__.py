@@ -7,7 +7,14 @@ Metrics that share a feature extractor share one feature pass per image set; ref
 from ganforge.metrics.cache import FeatureCache, load_stats_npz, save_stats_npz
 from ganforge.metrics.curves import is_better, metric_direction, plot_metric_curves, read_metric_log
 from ganforge.metrics.density_coverage import density_coverage
-from ganforge.metrics.evaluate import METRICS, EvalOptions, evaluate_generator, evaluate_images, parse_metrics
+from ganforge.metrics.evaluate import (
+    METRICS,
+    EvalOptions,
+    evaluate_generator,
+    evaluate_images,
+    parse_metrics,
+    result_keys,
+)
 from ganforge.metrics.extract import extract_features
 from ganforge.metrics.features import (
     FeatureExtractor,
@@ -55,6 +62,7 @@ __all__ = [
     "precision_recall",
     "read_metric_log",
     "register_extractor",
+    "result_keys",
     "reverse_kl_to_uniform",
     "save_stats_npz",
     "unregister_extractor",

@@ -83,6 +83,17 @@ def parse_metrics(metrics: str | Iterable[str], opts: EvalOptions) -> list[Metri
     return specs
 
 
+_RESULT_KEYS = {"fid": ("fid",), "kid": ("kid", "kid_std"), "pr": ("precision", "recall"),
+                "dc": ("density", "coverage"), "rfid": ("rfid", "rfid_std"),
+                "modes": ("modes", "modes_kl", "modes_total")}
+
+
+def result_keys(metrics: str | Iterable[str], opts: EvalOptions | None = None) -> list[str]:
+    """The keys evaluate_* returns for `metrics` (e.g. to check a best-metric choice before training starts)."""
+    return [key + spec.suffix for spec in parse_metrics(metrics, opts or EvalOptions())
+            for key in _RESULT_KEYS[spec.metric]]
+
+
 _EXTRACTORS: dict[tuple, FeatureExtractor] = {}
 _CACHES: dict[tuple, FeatureCache] = {}
 

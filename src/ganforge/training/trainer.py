@@ -23,6 +23,7 @@ from ganforge.training.distributed import DistInfo, average_gradients, barrier, 
 from ganforge.training.ema import update_ema
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
+from ganforge.training.overrides import ConfigError
 from ganforge.training.schedules import Cosine, ema_beta
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
 from ganforge.utils.grid import save_grid
@@ -83,6 +84,7 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        _check_metrics(cfg)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
         if bf16 and self.device.type == "cpu" and not native_bf16(self.device):
             warnings.warn("precision=bf16 on a CPU without AVX512-BF16/AMX: BF16 is emulated here and ~5x slower "
@@ -365,6 +367,21 @@ class Trainer:
             print(f"stopped at {self.cur_nimg / 1000:.1f} kimg; checkpoint written. Continue with: "
                   f"ganforge train --resume {self.run_dir}")
         return self.run_dir
+
+
+def _check_metrics(cfg: TrainConfig) -> None:
+    """Metric names and best_metric are checked before training starts, not at the first evaluation hours later."""
+    if not cfg.metrics and not cfg.best_metric:
+        return
+    from ganforge.metrics import result_keys
+
+    try:
+        keys = result_keys(cfg.metrics) if cfg.metrics else []
+    except ValueError as e:
+        raise ConfigError(f"metrics: {e}") from None
+    if cfg.best_metric and cfg.best_metric not in keys:
+        raise ConfigError(f"best_metric '{cfg.best_metric}' is not a result of metrics={cfg.metrics}; "
+                          f"choose one of {keys or 'nothing (set metrics=... first)'}")
 
 
 def _max_rss_mb() -> float:
