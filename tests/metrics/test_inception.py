@@ -120,10 +120,11 @@ def test_grey_images_are_repeated_to_rgb_and_float_input_is_refused():
 
 def test_random_inception_is_deterministic_per_seed():
     a, c = (build_extractor("inception-random", seed=s) for s in (0, 1))
-    # the seed fixes the draws: the first layer is exactly the first He-normal draw of Generator(seed)
+    # the seed fixes the draws: the first layer is the first He-normal draw of Generator(seed), times the folded
+    # identity BatchNorm's 1 / sqrt(1 + eps)
     first = a.net.Conv2d_1a_3x3.conv.weight
     expected = torch.randn(first.shape, generator=torch.Generator().manual_seed(0)) * (2 / 27) ** 0.5
-    assert torch.equal(first, expected)
+    torch.testing.assert_close(first, expected * (1 + 1e-3) ** -0.5, rtol=1e-6, atol=0)
     assert not torch.equal(first, c.net.Conv2d_1a_3x3.conv.weight)
     assert a.identity == "inception-random-seed0-tf1" != c.identity
     x = torch.rand(2, 3, 80, 80, generator=torch.Generator().manual_seed(1)) * 2 - 1  # 80 px: cheap, still valid
@@ -132,3 +133,25 @@ def test_random_inception_is_deterministic_per_seed():
     assert fa.shape == (2, 2048) and torch.isfinite(fa).all()
     assert 0.05 < float(fa.std()) < 100  # He init: features neither vanish nor explode through 94 convs
     assert not torch.allclose(fa, fc)
+
+
+def test_folding_batchnorm_keeps_the_features():
+    import copy
+
+    from ganforge.metrics.features.inception_net import empty_inception, fold_batchnorm_, random_init_
+
+    net = random_init_(empty_inception(), 3).eval()
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, like the pretrained network's
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5, generator=g)
+                m.bias.normal_(0, 0.1, generator=g)
+                m.running_mean.normal_(0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+    folded = fold_batchnorm_(copy.deepcopy(net))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 299, 299, generator=g) * 2 - 1
+    with torch.no_grad():
+        a, b = net(x), folded(x)
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * float(a.abs().max()))

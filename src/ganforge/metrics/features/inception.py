@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.metrics.features.base import FeatureExtractor, match_channels
-from ganforge.metrics.features.inception_net import FIDInceptionV3, empty_inception, random_init_
+from ganforge.metrics.features.inception_net import FIDInceptionV3, empty_inception, fold_batchnorm_, random_init_
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILE}"
@@ -148,13 +148,14 @@ def inception_input(images: torch.Tensor, resize: str = "tf1") -> torch.Tensor:
 
 
 class InceptionExtractor(FeatureExtractor):
-    """2048-d pool features of the FID Inception-v3 (pretrained or seeded-random)."""
+    """2048-d pool features of the FID Inception-v3 (pretrained or seeded-random); BatchNorm folded into the convs
+    and channels-last memory for CPU speed (the features equal the unfolded network's to ~1e-6 relative)."""
 
     def __init__(self, net: FIDInceptionV3, name: str, tag: str, resize: str = "tf1") -> None:
         super().__init__()
         if resize not in RESIZE_MODES:
             raise ValueError(f"unknown resize '{resize}'; choose one of {RESIZE_MODES}")
-        self.net = net.eval().requires_grad_(False)
+        self.net = fold_batchnorm_(net.eval()).to(memory_format=torch.channels_last).requires_grad_(False)
         self.name = name
         self.resize = resize
         self._identity = f"{name}-{tag}-{resize}"
@@ -178,10 +179,10 @@ def build_inception(weights: str | os.PathLike | None = None, allow_download: bo
         if isinstance(m, torch.nn.BatchNorm2d):
             m.num_batches_tracked.zero_()  # not stored in every weights file; unused in eval mode
     digest = _file_digest(str(path.resolve()), path.stat().st_mtime)
-    return InceptionExtractor(net.to(memory_format=torch.channels_last), "inception", digest, resize)
+    return InceptionExtractor(net, "inception", digest, resize)
 
 
 def build_inception_random(seed: int = 0, resize: str = "tf1") -> InceptionExtractor:
     """Same architecture with seeded random weights, for random-FID (StyleGAN-XL; SD-GAN Sec. 4)."""
     net = random_init_(empty_inception(), seed)
-    return InceptionExtractor(net.to(memory_format=torch.channels_last), "inception-random", f"seed{seed}", resize)
+    return InceptionExtractor(net, "inception-random", f"seed{seed}", resize)
