@@ -61,6 +61,7 @@ class Trainer:
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
     def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False):
+        _check_metrics(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
         self.device = resolve_device(cfg.device)
@@ -84,7 +85,6 @@ class Trainer:
         self.G.to(self.device)
         self.D.to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        _check_metrics(cfg)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
         if bf16 and self.device.type == "cpu" and not native_bf16(self.device):
             warnings.warn("precision=bf16 on a CPU without AVX512-BF16/AMX: BF16 is emulated here and ~5x slower "
