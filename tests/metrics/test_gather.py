@@ -47,6 +47,15 @@ WORKER = textwrap.dedent("""
     out["gathered"] = gather_rows(rows).tolist()
     out["any"] = [any_rank(rank == 1), any_rank(False)]
     out["bcast"] = broadcast_json({{"from": rank}})
+    import ganforge.metrics.evaluate as ev
+    if rank == 0:  # a metric that fails on rank 0 must fail on every rank instead of leaving them waiting
+        def boom(*a, **k):
+            raise ValueError("features contain NaN")
+        ev._compute = boom
+    try:
+        evaluate_images(real, real[:50], "fid", distributed=True, **opts)
+    except ValueError as e:
+        out["error"] = str(e)
     with open(os.path.join({out!r}, f"rank{{rank}}.json"), "w") as f:
         json.dump(out, f)
     dist.destroy_process_group()
@@ -111,5 +120,7 @@ def test_two_gloo_ranks_shard_the_passes_and_match_one_process(tiny_extractor, t
         assert out["gathered"] == [[i, i] for i in (0, 1)] + [[i, i] for i in (10, 11, 12, 13, 14)]
         assert out["any"] == [True, False]
         assert out["bcast"] == {"from": 0}
+        assert "features contain NaN" in out["error"]
+    assert ranks[1]["error"].startswith("evaluation failed on rank 0: ValueError")
     # each rank embedded its shard of the 301 reals and 203 fakes once: about half of a single-process pass
     assert [out["seen_after_gen"] for out in ranks] == [150 + 101, 151 + 102]

@@ -249,7 +249,25 @@ def _evaluate(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], num_fake: 
                                                  opts.progress and shard[0] == 0, "generated features"))
     if shard is None:
         return _compute(specs, ref, feats, opts)
-    return broadcast_json(_compute(specs, ref, feats, opts) if shard[0] == 0 else None)  # type: ignore[return-value]
+    return _compute_on_rank0(specs, ref, feats, opts, shard[0])
+
+
+def _compute_on_rank0(specs: list[MetricSpec], ref: dict[str, FeatureSet], feats: dict[str, dict[str, torch.Tensor]],
+                      opts: EvalOptions, rank: int) -> dict[str, float]:
+    """Rank 0 computes, every rank gets the results; an error on rank 0 is raised on every rank (none waits)."""
+    error: Exception | None = None
+    payload: dict[str, Any] = {}
+    if rank == 0:
+        try:
+            payload = {"results": _compute(specs, ref, feats, opts)}
+        except (ValueError, TypeError, KeyError) as e:
+            error, payload = e, {"error": f"{type(e).__name__}: {e}"}
+    payload = broadcast_json(payload)  # type: ignore[assignment]
+    if error is not None:
+        raise error
+    if "error" in payload:
+        raise ValueError(f"evaluation failed on rank 0: {payload['error']}")
+    return payload["results"]
 
 
 def _options(options: EvalOptions | None, overrides: dict[str, Any]) -> EvalOptions:
