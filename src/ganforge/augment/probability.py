@@ -13,6 +13,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from ganforge.utils.distributed import comm_device, world
+
 
 def cosine_ramp(cur_nimg: float, target: float, burnin_nimg: float) -> float:
     """0 -> target along half a cosine over burnin_nimg images, then target (R3GAN App. J, Table 7)."""
@@ -20,10 +22,6 @@ def cosine_ramp(cur_nimg: float, target: float, burnin_nimg: float) -> float:
         return float(target)
     t = max(cur_nimg, 0) / burnin_nimg
     return float(target) * 0.5 * (1.0 - math.cos(math.pi * t))
-
-
-def _dist_active() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 class ProbabilityController:
@@ -89,10 +87,8 @@ class ProbabilityController:
     def _reduce(self) -> tuple[float, float]:
         """Window totals, all-reduced over ranks when torch.distributed is initialised (all ranks call it)."""
         acc = self._sum if self._sum is not None else torch.zeros(2, dtype=torch.float64)
-        if _dist_active():
-            if dist.get_backend() == "nccl" and acc.device.type != "cuda":
-                acc = acc.cuda()
-            acc = acc.clone()
+        if world()[1] > 1:
+            acc = acc.to(comm_device(), copy=True)
             dist.all_reduce(acc)
         total, count = acc.tolist()
         return total, count
@@ -127,7 +123,7 @@ class ProbabilityController:
         self._p = float(state["p"])
         self.r_t = None if state.get("r_t") is None else float(state["r_t"])
         self._sum, self._steps, self._nimg = None, 0, 0
-        if not _dist_active():
+        if world()[1] == 1:
             self._steps = int(state.get("window_steps", 0))
             self._nimg = int(state.get("window_nimg", 0))
             if state.get("window_count", 0.0) > 0:

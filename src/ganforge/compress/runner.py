@@ -30,7 +30,7 @@ from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.ema import update_ema
-from ganforge.training.load import resolve_checkpoint
+from ganforge.training.load import load_discriminator, load_generator, resolve_checkpoint
 from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import update_from_dict
 from ganforge.training.presets import get_preset
@@ -55,12 +55,7 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     """(G_T = the EMA generator, D_T, the teacher's TrainConfig, checkpoint dir), both networks frozen and eval."""
     c = resolve_checkpoint(path)
     cfg = teacher_config(ckpt.read_state(c))
-    G, D = Generator(cfg.net), Discriminator(cfg.net)
-    ckpt.load_module(G, ckpt.read_tensors(c, "G_ema"), f"{c}/G_ema")
-    ckpt.load_module(D, ckpt.read_tensors(c, "D"), f"{c}/D")
-    for m in (G, D):
-        m.to(device).eval().requires_grad_(False)
-    return G, D, cfg, c
+    return load_generator(c, device), load_discriminator(c, device), cfg, c
 
 
 class CompressRunner:

@@ -15,10 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from ganforge.distill.trajectory import image_distance
-from ganforge.networks import Discriminator, NetworkConfig
-from ganforge.training import checkpoint as ckpt
-from ganforge.training.load import load_generator, resolve_checkpoint
-from ganforge.training.overrides import update_from_dict
+from ganforge.training.load import load_discriminator, load_generator, resolve_checkpoint
 
 __all__ = ["QUADRANTS", "InterplayResult", "interplay", "load_discriminator", "save_interplay_grid",
            "select_quadrants"]
@@ -73,15 +70,6 @@ def select_quadrants(l_sd: torch.Tensor, d_logits: torch.Tensor, band: int, per_
         out[f"{row}_low_d"] = by_d[:per_quadrant].tolist()
         out[f"{row}_high_d"] = by_d[-per_quadrant:].tolist()
     return {q: out[q] for q in QUADRANTS}
-
-
-def load_discriminator(path: str | Path, device: torch.device | str = "cpu") -> Discriminator:
-    """D of a checkpoint (or a run directory's latest), eval mode, frozen."""
-    c = resolve_checkpoint(path)
-    net = update_from_dict(NetworkConfig(), ckpt.read_state(c)["config"]["net"])
-    D = Discriminator(net)
-    ckpt.load_module(D, ckpt.read_tensors(c, "D"), f"{c}/D")
-    return D.to(device).eval().requires_grad_(False)
 
 
 @torch.no_grad()

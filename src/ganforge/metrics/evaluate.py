@@ -26,11 +26,12 @@ from ganforge.metrics.extract import extract_features, iter_batches
 from ganforge.metrics.features.base import FeatureExtractor
 from ganforge.metrics.features.registry import build_extractor
 from ganforge.metrics.fid import GaussianStats, fid_from_stats
-from ganforge.metrics.gather import any_rank, broadcast_json, gather_features, shard_bounds, world
+from ganforge.metrics.gather import any_rank, broadcast_json, gather_features, shard_bounds
 from ganforge.metrics.kid import kid_from_features
 from ganforge.metrics.modes import mode_metrics
 from ganforge.metrics.neighbors import manifold_metrics
 from ganforge.metrics.sampling import iter_generated
+from ganforge.utils.distributed import world
 
 METRICS = ("fid", "kid", "pr", "dc", "rfid", "modes")
 FIXED_EXTRACTOR = {"rfid": "inception-random", "modes": "classifier-mnist"}

@@ -11,14 +11,9 @@ import json
 import torch
 import torch.distributed as dist
 
+from ganforge.utils.distributed import comm_device, world
+
 Features = dict[str, dict[str, torch.Tensor]]
-
-
-def world() -> tuple[int, int]:
-    """(rank, world size) of the default process group; (0, 1) when torch.distributed is not initialised."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def shard_bounds(num: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -28,19 +23,12 @@ def shard_bounds(num: int, rank: int, world_size: int) -> tuple[int, int]:
     return num * rank // world_size, num * (rank + 1) // world_size
 
 
-def _comm_device() -> torch.device:
-    """NCCL only moves CUDA tensors; gloo moves CPU tensors."""
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 def gather_rows(x: torch.Tensor) -> torch.Tensor:
     """Concatenate every rank's [n_r, ...] tensor along dim 0 in rank order (n_r may differ); result on CPU."""
     _, size = world()
     if size == 1:
         return x
-    dev = _comm_device()
+    dev = comm_device()
     x = x.to(dev).contiguous()
     counts = [torch.zeros(1, dtype=torch.int64, device=dev) for _ in range(size)]
     dist.all_gather(counts, torch.tensor([x.shape[0]], dtype=torch.int64, device=dev))
@@ -62,7 +50,7 @@ def any_rank(flag: bool) -> bool:
     _, size = world()
     if size == 1:
         return flag
-    t = torch.tensor([int(flag)], device=_comm_device())
+    t = torch.tensor([int(flag)], device=comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
@@ -72,7 +60,7 @@ def broadcast_json(obj: object, src: int = 0) -> object:
     rank, size = world()
     if size == 1:
         return obj
-    dev = _comm_device()
+    dev = comm_device()
     data = json.dumps(obj).encode() if rank == src else b""
     length = torch.tensor([len(data)], dtype=torch.int64, device=dev)
     dist.broadcast(length, src)

@@ -1,4 +1,4 @@
-"""load_generator: the EMA generator of a run, checkpoint or exported file, ready to sample."""
+"""load_generator / load_discriminator: networks of a run, checkpoint or exported file, ready to use."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from ganforge.networks import Generator, NetworkConfig
+from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.overrides import update_from_dict
 
@@ -57,6 +57,14 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
         G = Generator(_net_config(state["config"]["net"]))
         ckpt.load_module(G, ckpt.read_tensors(c, "G_ema" if ema else "G"), str(c))
     return G.to(device).eval().requires_grad_(False)
+
+
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+    """D of a checkpoint (or a run directory's latest), eval mode, frozen."""
+    c = resolve_checkpoint(path)
+    D = Discriminator(_net_config(ckpt.read_state(c)["config"]["net"]))
+    ckpt.load_module(D, ckpt.read_tensors(c, "D"), f"{c}/D")
+    return D.to(device).eval().requires_grad_(False)
 
 
 @torch.no_grad()

@@ -304,14 +304,11 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
         self.logger.log({"kimg": record["kimg"], **{f"metric/{k}": v for k, v in results.items()}})
         plot_metric_curves(self.run_dir / "metrics.jsonl", self.run_dir / "metrics.png")
-        key = self.cfg.best_metric
-        if key:
-            if key not in results:
-                raise KeyError(f"best_metric '{key}' is not among the computed results {sorted(results)}")
-            if is_better(key, results[key], self.best.get("value")):
-                self.best = {"metric": key, "value": results[key], "kimg": record["kimg"]}
-                ckpt.write_checkpoint(self.run_dir, "best", {"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                                      {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
+        key = self.cfg.best_metric  # a result key of cfg.metrics (_check_metrics)
+        if key and is_better(key, results[key], self.best.get("value")):
+            self.best = {"metric": key, "value": results[key], "kimg": record["kimg"]}
+            ckpt.write_checkpoint(self.run_dir, "best", {"G": self.G, "D": self.D, "G_ema": self.G_ema},
+                                  {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
         return results
 
     def train(self) -> Path:

@@ -57,5 +57,6 @@ def native_bf16(device: torch.device) -> bool:
     return device.type == "cpu" and _onednn_bf16() and bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
 
 
+@functools.lru_cache(maxsize=1)
 def _onednn_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
