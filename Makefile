@@ -1,5 +1,5 @@
 # The two setup commands of the README: `make demo` and `make test`. Both install what they need first.
-VENV ?= $(HOME)/.cache/ganforge/venv
+VENV ?= $(or $(GANFORGE_VENV),$(HOME)/.cache/ganforge/venv)
 export GANFORGE_VENV := $(VENV)
 
 .PHONY: demo test setup lint

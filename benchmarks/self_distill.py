@@ -52,7 +52,7 @@ def make_trainer(preset: str, variant: str, batch: int | None, out: str, device:
     res = cfg.net.resolution
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (max(4 * cfg.batch_size, 256), 3, res, res), dtype=torch.uint8, generator=g)
-    return Trainer(cfg, dataset=ImageDataset(images, None, 0, "bench"))
+    return Trainer(cfg, dataset=ImageDataset(images, None, 0, "bench"), overwrite=True)  # scratch dirs, reused
 
 
 def time_variants(preset: str, variants: list[str], batch: int | None, rounds: int, steps: int, device: str) -> dict:

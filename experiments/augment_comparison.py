@@ -99,7 +99,7 @@ def train_and_evaluate(method: str, args: argparse.Namespace, data: tuple[ImageD
         cfg.net.cardinalities = [args.cardinality or max(1, args.width * cfg.net.expansion // 16)] * n
     resume = any(Path(cfg.out).glob("ckpt-*/state.json"))
     t0, c0 = time.time(), time.process_time()
-    trainer = Trainer(cfg, dataset=train, resume=resume)
+    trainer = Trainer(cfg, dataset=train, resume=resume, overwrite=not resume)
     trainer.train()
     train_sec, train_cpu_sec = time.time() - t0, time.process_time() - c0
 

@@ -37,7 +37,7 @@ def train(dataset: str, variant: str, run: Path, args: argparse.Namespace) -> fl
     if VARIANTS[variant]:
         cfg.self_distill, cfg.sd.distance, cfg.sd.alpha = True, VARIANTS[variant], args.alpha
     start = time.process_time()
-    Trainer(cfg, resume=bool(found)).train()
+    Trainer(cfg, resume=bool(found), overwrite=not found).train()  # a start that died early is replaced
     return time.process_time() - start
 
 

@@ -1,8 +1,10 @@
 """Train ganforge's classifier-mnist (mode counting, digit FID) on mnist5k and write the shipped weights.
 
 Reproducible: fixed seeds, a fixed 4,000 / 1,000 train / test split of mnist5k, single-threaded-safe ops.
-Writes src/ganforge/assets/classifier_mnist.safetensors and classifier_mnist.json (accuracies, command).
+Writes src/ganforge/assets/classifier_mnist.safetensors and classifier_mnist.json (accuracies, command), plus
+classifier_mnist_stats.safetensors: the real-digit feature statistics behind the `confident` metric's range check.
 Usage: python scripts/train_mnist_classifier.py [--epochs 12] [--out-dir src/ganforge/assets]
+       python scripts/train_mnist_classifier.py --stats-only  (refit the statistics for the existing weights)
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from ganforge.data import load_dataset, to_float
-from ganforge.metrics.features.classifier_mnist import MnistClassifier
+from ganforge.metrics.features.classifier_mnist import (
+    OOD_QUANTILE,
+    RIDGE,
+    MnistClassifier,
+    fit_digit_stats,
+    load_classifier,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +57,30 @@ def accuracy(net: MnistClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred == y).float().mean())
 
 
+@torch.no_grad()
+def write_digit_stats(net: MnistClassifier, xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor,
+                      out: Path) -> dict:
+    """Fit DigitStats on the training digits, write them next to the weights; report the held-out real rates."""
+    net.eval()
+
+    def embed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        feats = torch.cat([net.features(b) for b in x.split(500)])
+        logits = net.head(feats)
+        return feats, logits.argmax(1), logits.softmax(1).amax(1)
+
+    ftr, ptr, _ = embed(xtr)
+    stats = fit_digit_stats(ftr, ytr, ptr)
+    path = out / "classifier_mnist_stats.safetensors"
+    save_file(stats.state(), str(path))
+    fte, pte, cte = embed(xte)
+    in_range = stats(fte, pte) <= 1
+    return {"file": path.name, "quantile": OOD_QUANTILE, "ridge": RIDGE,
+            "threshold_squared_mahalanobis": round(float(stats.threshold), 2),
+            "test_in_range_rate": round(float(in_range.float().mean()), 4),
+            "test_confident_rate": round(float((in_range & (cte >= 0.9)).float().mean()), 4),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=12)
@@ -57,13 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-size", type=int, default=1000)
     p.add_argument("--out-dir", default=str(REPO / "src" / "ganforge" / "assets"))
+    p.add_argument("--stats-only", action="store_true", help="keep the weights in --out-dir, refit the statistics")
     args = p.parse_args(argv)
+    command = " ".join(["python scripts/train_mnist_classifier.py", *(sys.argv[1:] if argv is None else argv)])
 
     torch.manual_seed(args.seed)
     ds = load_dataset("mnist5k")
     x, y = to_float(ds.images), ds.labels
     train_idx, test_idx = split(len(ds), args.test_size, args.seed)
     xtr, ytr, xte, yte = x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+    out = Path(args.out_dir)
+    if args.stats_only:
+        info_path = out / "classifier_mnist.json"
+        info = json.loads(info_path.read_text())
+        info["digit_stats"] = {**write_digit_stats(load_classifier(out / "classifier_mnist.safetensors"), xtr, ytr,
+                                                   xte, out), "command": command}
+        info_path.write_text(json.dumps(info, indent=2) + "\n")
+        print(json.dumps(info["digit_stats"], indent=2))
+        return 0
 
     net = MnistClassifier().to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU
     steps_per_epoch = math.ceil(len(xtr) / args.batch_size)
@@ -84,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{time.time() - t0:.0f}s", flush=True)
 
     net.eval()
-    out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights = out / "classifier_mnist.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
@@ -105,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.time() - t0, 1),
         "torch": torch.__version__,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
-        "command": " ".join(["python scripts/train_mnist_classifier.py", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command,
+        "digit_stats": {**write_digit_stats(net, xtr, ytr, xte, out), "command": command},
     }
     (out / "classifier_mnist.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))

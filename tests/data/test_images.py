@@ -133,14 +133,12 @@ def test_zip_rejects_unsafe_members(tmp_path, member):
 
 
 def test_zip_size_cap(tmp_path, monkeypatch):
-    import ganforge.data.images as images
-
     path = tmp_path / "big.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("a.png", png_bytes(rgb(0)))
         z.writestr("pad.bin", b"\0" * 10_000)
-    monkeypatch.setattr(images, "MAX_ZIP_BYTES", 5_000)
-    with pytest.raises(DatasetError, match="cap"):
+    monkeypatch.setenv("GANFORGE_MAX_ZIP_BYTES", "5000")
+    with pytest.raises(DatasetError, match="GANFORGE_MAX_ZIP_BYTES"):
         load_dataset(str(path))
 
 

@@ -58,6 +58,10 @@ def test_parser_never_crashes_unexpectedly(key, value):
 
 @settings(max_examples=40, deadline=None)
 @given(st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6))
-def test_float_keys_accept_numbers(x):
+def test_float_keys_accept_numbers_in_range(x):
+    if x <= 0:  # a learning rate must be > 0 (validate.RANGES)
+        with pytest.raises(ConfigError, match=r"schedule\.lr_start.*must be > 0"):
+            apply_overrides(get_preset("tiny"), [f"schedule.lr_start={x!r}"])
+        return
     cfg = apply_overrides(get_preset("tiny"), [f"schedule.lr_start={x!r}"])
     assert cfg.schedule.lr_start == pytest.approx(x)

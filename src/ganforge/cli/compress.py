@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ganforge.compress.config import METHODS, CompressConfig, to_dict, validate
-from ganforge.training.overrides import apply_overrides
+from ganforge.training.overrides import ConfigError, apply_overrides
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +35,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def resolve_config(args: argparse.Namespace) -> CompressConfig:
-    cfg = CompressConfig(method=args.method, fraction=args.fraction, out=args.out, teacher=args.teacher or "")
-    for key in ("kimg", "data", "batch_size", "seed", "device", "init", "eval_metric"):
-        value = getattr(args, key, None)
-        if value is not None:
-            setattr(cfg, key, value)
-    apply_overrides(cfg, args.overrides)
-    validate(cfg)
+    """Flags, then key=value overrides; every check's ValueError becomes a ConfigError (one line, exit 2)."""
+    try:
+        cfg = CompressConfig(method=args.method, fraction=args.fraction, out=args.out, teacher=args.teacher or "")
+        for key in ("kimg", "data", "batch_size", "seed", "device", "init", "eval_metric"):
+            value = getattr(args, key, None)
+            if value is not None:
+                setattr(cfg, key, value)
+        apply_overrides(cfg, args.overrides)
+        validate(cfg)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return cfg
 
 

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ganforge.cli.args import non_negative_int, positive_int
 from ganforge.metrics.cache import save_stats_npz
 from ganforge.metrics.evaluate import (
     METRICS,
@@ -31,19 +32,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fake", help="folder of generated images (instead of CHECKPOINT)")
     p.add_argument("--metrics", default="fid", help=f"comma list of {','.join(METRICS)}; metric@extractor "
                                                     "picks another feature network (e.g. fid@classifier-mnist)")
-    p.add_argument("--num", type=int, default=10_000, help="generated images (exact count)")
-    p.add_argument("--num-real", type=int, help="reference images (default: all; a fixed subset otherwise)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the generated latents/labels")
+    p.add_argument("--num", type=positive_int, default=10_000, help="generated images (exact count)")
+    p.add_argument("--num-real", type=positive_int, help="reference images (default: all; a fixed subset otherwise)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the generated latents/labels")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--features", default="inception", help="extractor for fid/kid/pr/dc (default inception)")
     p.add_argument("--weights", help="weights file for --features (Inception: pt_inception-2015-12-05-*.pth)")
     p.add_argument("--allow-download", action="store_true", help="let the Inception weights be downloaded")
     p.add_argument("--resize", default="tf1", choices=RESIZE_MODES, help="Inception 299x299 resize flavour")
-    p.add_argument("--size", type=int, help="input size for vgg16/alexnet (default 224)")
-    p.add_argument("--rfid-seeds", type=int, default=5)
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--size", type=positive_int, help="input size for vgg16/alexnet (default 224)")
+    p.add_argument("--rfid-seeds", type=positive_int, default=5)
+    p.add_argument("--kid-subsets", type=positive_int, default=100)
+    p.add_argument("--kid-subset-size", type=positive_int, default=1000)
+    p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--device", default="cpu")
     p.add_argument("--cache-dir", help="reference feature cache (default $GANFORGE_CACHE_DIR or "
                                        "~/.cache/ganforge/metrics)")

@@ -7,12 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
+from ganforge.cli.args import finite_float, non_negative_int, positive_int
 from ganforge.distill.self_distill import DISTANCES
+from ganforge.networks import NetworkConfig
 from ganforge.training import Trainer, get_preset
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.overrides import ConfigError, apply_overrides, update_from_dict
 
-DEFAULT_DEMO = {"preset": "tiny", "data": "stacked-mnist", "out": "runs/demo", "kimg": 8.0}
+# ~9 minutes of training on a 2-core AVX2 CPU; ends with digits (docs/time_to_quality.md)
+DEFAULT_DEMO = {"preset": "tiny", "data": "mnist5k", "out": "runs/demo", "kimg": 64.0}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,13 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="tiny | small | stacked-mnist | cifar10 | ffhq256 | imagenet32")
     p.add_argument("--data", help="built-in name (mnist5k, stacked-mnist, digits, fashion-mnist) or a path")
     p.add_argument("--out", help="run directory")
-    p.add_argument("--kimg", type=float, help="train until this many thousand images")
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--kimg", type=finite_float, help="train until this many thousand images")
+    p.add_argument("--resolution", type=positive_int, dest="data_resolution", metavar="N",
+                   help="resize every image of an image folder or zip to NxN (Lanczos) when loading (data_resolution)")
+    p.add_argument("--batch-size", type=positive_int, dest="batch_size")
+    p.add_argument("--seed", type=non_negative_int)
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     p.add_argument("--cond", action="store_true", help="class-conditional training from the data's labels")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a --out directory that holds an old run, deleting its checkpoints and logs")
     p.add_argument("--init-from", metavar="CHECKPOINT", dest="init_from",
                    help="initialise G, G_ema and D from a trained checkpoint (fine-tuning; the burn-in schedules "
                         "start at their end values: schedule.burnin_kimg=0 unless overridden)")
@@ -36,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SD-GAN self-distillation: L_G += sd.alpha * L_SD(T(G(z)), T(G_ema(z))) (self_distill=true)")
     p.add_argument("--sd-distance", dest="sd_distance", choices=DISTANCES,
                    help="L_SD distance (sd.distance, default lpips-vgg); implies --sd")
-    p.add_argument("--sd-alpha", dest="sd_alpha", type=float, metavar="ALPHA",
+    p.add_argument("--sd-alpha", dest="sd_alpha", type=finite_float, metavar="ALPHA",
                    help="L_SD weight (sd.alpha, default 1; 0 only logs L_SD); implies --sd")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value")
@@ -46,20 +53,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """Preset, then CLI flags, then key=value overrides; --resume starts from the run's saved config."""
     if args.resume:
-        path = Path(args.resume) / "config.json"
-        if not path.exists():
-            raise FileNotFoundError(f"--resume {args.resume}: no config.json there; is it a ganforge run directory?")
-        saved = json.loads(path.read_text())
+        saved = _saved_config(Path(args.resume) / "config.json", "--resume")
+        if args.preset and args.preset != saved.get("preset"):
+            raise ConfigError(f"--resume {args.resume} continues a '{saved.get('preset')}' run but --preset "
+                              f"{args.preset} was given; drop --preset, or start a new run with --out")
+        if args.overwrite:
+            raise ConfigError("--resume continues a run and --overwrite deletes it; give only one of them")
         cfg = update_from_dict(get_preset(saved.get("preset", "tiny")), saved)
         cfg.out = args.resume
     else:
-        bare = not any(getattr(args, k) for k in ("preset", "data", "out", "kimg")) and not args.overrides
-        base = DEFAULT_DEMO if bare else {}
+        base = DEFAULT_DEMO if _bare(args) else {}
         cfg = get_preset(args.preset or base.get("preset", "tiny"))
         for k in ("data", "out", "kimg"):
             if k in base:
                 setattr(cfg, k, base[k])
-    for key in ("data", "out", "kimg", "batch_size", "seed", "device", "precision", "init_from"):
+    for key in ("data", "out", "kimg", "batch_size", "seed", "device", "precision", "init_from", "data_resolution"):
         value = getattr(args, key, None)
         if value is not None:
             setattr(cfg, key, value)
@@ -72,28 +80,79 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
     if args.sd_alpha is not None:
         cfg.sd.alpha = args.sd_alpha
     if args.init_from and not args.resume:
+        if Path(args.init_from).exists():  # a missing one fails in Trainer.init_from, naming what it looked for
+            cfg.net = _checkpoint_net(args.init_from)  # the architecture comes from the checkpoint, not the preset
         # fine-tuning continues with the end-of-schedule values the checkpoint was trained with (lr, gamma, beta2,
         # EMA half-life); a restarted burn-in would start the EMA half-life at 0, making G_ema = G and L_SD = 0
         cfg.schedule.burnin_kimg = 0.0
-    cfg = apply_overrides(cfg, args.overrides)  # schedule.burnin_kimg=... still overrides the line above
-    if cfg.self_distill:
-        try:
-            cfg.sd.__post_init__()  # re-validate after flags and overrides
-        except ValueError as e:
-            raise ConfigError(f"sd: {e}") from None
-    return cfg
+    # schedule.burnin_kimg=... still overrides the line above; every value is validated again afterwards
+    return apply_overrides(cfg, args.overrides)
+
+
+def _saved_config(path: Path, flag: str) -> dict:
+    """A run's config.json as a dict, or a one-line error naming the file."""
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {path.parent}: no config.json there; is it a ganforge run directory?") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: not readable JSON ({e}); restore it from a checkpoint's state.json "
+                          "(its \"config\" entry)") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path}: not a JSON object of config keys")
+    return saved
+
+
+def _checkpoint_net(path: str) -> NetworkConfig:
+    """The network settings a checkpoint was trained with (fine-tuning keeps its architecture)."""
+    from ganforge.training.checkpoint import read_state
+    from ganforge.training.load import resolve_checkpoint
+
+    net = read_state(resolve_checkpoint(path)).get("config", {}).get("net")
+    if not isinstance(net, dict):
+        raise ConfigError(f"--init-from {path}: the checkpoint's state.json has no network config")
+    return update_from_dict(NetworkConfig(), net)
+
+
+def _bare(args: argparse.Namespace) -> bool:
+    """`ganforge train` with nothing that picks a run: the embedded demo."""
+    return not any(getattr(args, k) for k in ("preset", "data", "out", "kimg", "resume")) and not args.overrides
 
 
 def run(args: argparse.Namespace) -> int:
+    demo_dir = Path(DEFAULT_DEMO["out"])
+    if _bare(args) and not args.overwrite and not args.dry_run and (demo_dir / "config.json").is_file():
+        args.resume = str(demo_dir)  # a second `ganforge train` continues (or, when finished, re-reports) the demo
+        print(f"continuing the demo run in {demo_dir} (--overwrite starts it afresh)")
     cfg = resolve_config(args)
     if args.dry_run:
         print(json.dumps(to_dict(cfg), indent=1))
         return 0
-    trainer = Trainer(cfg, resume=bool(args.resume))
+    trainer = Trainer(cfg, resume=bool(args.resume), overwrite=args.overwrite)
     run_dir = trainer.train()
     if trainer.dist.is_main:
-        print(f"run directory: {run_dir}\n  samples:     {run_dir / 'samples'}\n"
+        grids = sorted((run_dir / "samples").glob("grid-*.png"))
+        print(f"run directory: {run_dir}\n  samples:     {grids[-1] if grids else run_dir / 'samples'}\n"
               f"  checkpoints: {', '.join(p.name for p in sorted(run_dir.glob('ckpt-*')))}\n"
               f"  generator:   {run_dir / 'generator.safetensors'}\n"
               f"  sample more: ganforge generate {run_dir} --seeds 0-63 --grid grid.png")
+        if cfg.data in DIGIT_DATA:
+            print(digit_summary(trainer))
     return 0
+
+
+DIGIT_DATA = ("mnist5k", "stacked-mnist")
+
+
+def digit_summary(trainer: Trainer, num: int = 1000) -> str:
+    """One line saying whether the EMA generator draws digits, by the shipped classifier (docs/metrics.md)."""
+    from ganforge.metrics import evaluate_generator
+    from ganforge.metrics.features.classifier_mnist import classifier_info
+
+    r = evaluate_generator(trainer.G_ema, trainer.data, "confident", num=num, seed=1, device=trainer.device,
+                           disk_cache=False)
+    per = "digits" if trainer.G_ema.img_channels == 1 else "channel digits"
+    real = classifier_info().get("digit_stats", {}).get("test_confident_rate")
+    ref = f"; held-out real digits score {100 * real:.0f}%" if real else ""
+    return (f"  quality:     {100 * r['confident']:.1f}% of {num} samples are confident {per}, "
+            f"{int(r['confident_classes'])} of 10 classes present{ref}")

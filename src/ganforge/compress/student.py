@@ -17,8 +17,9 @@ from ganforge.networks import Discriminator, Generator, NetworkConfig
 
 INITS = ("teacher", "random")
 
-# An axis label: None (not a channel axis), "<set>" (indexed by that channel set) or "~<set>" (the in-group
-# input axis of a grouped conv whose output axis is <set>).
+# An axis label: None (not a channel axis), "<set>" (indexed by that channel set), "~<set>" (the in-group
+# input axis of a grouped conv whose output axis is <set>) or "+<set>" (<set> followed by one extra channel that
+# is always kept: the minibatch-std statistic of D's head).
 Layout = dict[str, tuple[str | None, ...]]
 
 
@@ -88,9 +89,12 @@ def discriminator_layout(cfg: NetworkConfig) -> tuple[Layout, dict[str, int]]:
             layout[f"stages.{i}.transition.proj.weight"] = (new, stream, None, None)
             stream = new
     last = len(widths) - 1
-    layout[f"stages.{last}.transition.depthwise.weight"] = (stream, None, None, None)
+    # with minibatch-std the head is Sequential(MinibatchStd, DiscriminativeBasis) over the stream plus one channel
+    basis, head_in = ((f"stages.{last}.transition.1", f"+{stream}") if cfg.mbstd_group
+                      else (f"stages.{last}.transition", stream))
+    layout[f"{basis}.depthwise.weight"] = (head_in, None, None, None)
     head = "p" if cfg.num_classes else None
-    layout[f"stages.{last}.transition.linear.weight"] = (head, stream)
+    layout[f"{basis}.linear.weight"] = (head, head_in)
     if cfg.num_classes:
         layout["embed.weight"] = ("p", None)
     return layout, cards
@@ -118,8 +122,9 @@ def channel_importance(state: dict[str, torch.Tensor], layout: Layout,
                 g = t.shape[1]  # in-group width == out-group width for the block's square grouped conv
                 contrib = t.reshape(cards[base], g, g, -1).sum(dim=(1, 3)).reshape(-1)
             else:
-                base = label
+                base = label.removeprefix("+")
                 contrib = t.movedim(d, 0).reshape(t.shape[d], -1).sum(dim=1)
+                contrib = contrib[:-1] if label.startswith("+") else contrib  # the extra channel is always kept
             imp[base] = imp.get(base, 0) + contrib
     return imp
 
@@ -170,7 +175,7 @@ def teacher_channel_init(student: nn.Module, teacher: nn.Module) -> nn.Module:
     sizes: dict[str, int] = {}
     for name, axes in layout_s.items():
         for d, label in enumerate(axes):
-            if label is not None and not label.startswith("~"):
+            if label is not None and not label.startswith(("~", "+")):
                 sizes[label] = s_state[name].shape[d]
     keep, local = select_channels(channel_importance(t_state, layout_t, cards_t), sizes, cards_t, cards_s)
     new = {}
@@ -178,7 +183,10 @@ def teacher_channel_init(student: nn.Module, teacher: nn.Module) -> nn.Module:
         axes = layout_t.get(name, ())
         t = value.detach().clone()
         for d, label in enumerate(axes):
-            if label is not None and not label.startswith("~"):
+            if label is not None and label.startswith("+"):
+                extra = torch.tensor([t.shape[d] - 1])
+                t = t.index_select(d, torch.cat([keep[label[1:]].cpu(), extra]).to(t.device))
+            elif label is not None and not label.startswith("~"):
                 t = t.index_select(d, keep[label].to(t.device))
         for d, label in enumerate(axes):
             if label is not None and label.startswith("~"):

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ganforge.errors import UserError
+from ganforge.limits import hint, limit
 
-class DatasetError(ValueError):
+
+class DatasetError(UserError):
     """Raised for unusable training data; the message names the problem and the fix."""
 
 
@@ -40,6 +43,9 @@ class ImageDataset:
                 raise DatasetError(f"{self.name}: {len(self.labels)} labels for {n} images")
             self.labels = self.labels.long()
             lo, hi = int(self.labels.min()), int(self.labels.max())
+            if hi >= limit("MAX_CLASSES"):  # the class embeddings would be (hi + 1) x width
+                raise DatasetError(f"{self.name}: labels go up to {hi}; classes must be numbered 0..K-1 with K at "
+                                   f"most the limit: renumber them, or {hint('MAX_CLASSES')}")
             if lo < 0 or (self.num_classes and hi >= self.num_classes):
                 raise DatasetError(f"{self.name}: labels range {lo}..{hi} is outside 0..{self.num_classes - 1}")
             if not self.num_classes:

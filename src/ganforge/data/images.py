@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
@@ -13,10 +14,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ganforge.data.dataset import DatasetError, ImageDataset
+from ganforge.limits import hint, limit
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
-MAX_ZIP_BYTES = 64 * 2**30  # cap on the total decompressed size of a dataset zip (zip-bomb guard)
-MAX_MEMBER_BYTES = 256 * 2**20  # cap on one decompressed image
+GREY_MODES = ("1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def _decode(data: bytes, name: str) -> np.ndarray:
@@ -25,10 +26,10 @@ def _decode(data: bytes, name: str) -> np.ndarray:
         raise DatasetError(f"{name}: zero-byte file")
     try:
         with Image.open(io.BytesIO(data)) as img:
+            _check_pixels(img, name)
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64)
-                arr = arr / (65535.0 if arr.max() > 255 else 255.0) * 255.0
+            if img.mode.startswith("I;16") or img.mode == "I":
+                arr = np.asarray(img, dtype=np.float64) / (2.0 ** _bit_depth(img) - 1.0) * 255.0
                 return arr.round().clip(0, 255).astype(np.uint8)[:, :, None]
             if img.mode in ("L", "1"):
                 return np.asarray(img.convert("L"))[:, :, None]
@@ -37,8 +38,27 @@ def _decode(data: bytes, name: str) -> np.ndarray:
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))  # composite alpha over white
                 return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
             return np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError as e:
+        raise DatasetError(f"{name}: {e}; {hint('MAX_IMAGE_PIXELS')} if the file is trusted") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DatasetError(f"{name}: cannot decode image ({e.__class__.__name__}: {e})") from e
+
+
+def _check_pixels(img: Image.Image, name: str) -> None:
+    """Refuse an image whose header claims more pixels than the limit, before anything is decoded."""
+    w, h = img.size
+    if w * h > limit("MAX_IMAGE_PIXELS"):
+        raise DatasetError(f"{name}: {w}x{h} pixels, over the limit for one image (a decompression bomb?); "
+                           f"{hint('MAX_IMAGE_PIXELS')} if the file is trusted")
+
+
+def _bit_depth(img: Image.Image) -> int:
+    """Bits per sample of an integer grey image, from the file format, never from the pixel values: a dark
+    16-bit image stays dark. PNG/PGM/16-bit TIFF open as I;16 or I with 16 bits (Pillow scales PGM to 16)."""
+    if img.mode.startswith("I;16"):
+        return 16
+    bits = getattr(img, "tag_v2", {}).get(258) if img.format == "TIFF" else None
+    return int(bits[0] if isinstance(bits, tuple) else bits) if bits else 16
 
 
 def _safe_member(name: str) -> bool:
@@ -46,20 +66,34 @@ def _safe_member(name: str) -> bool:
     return not (p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0].endswith(":")))
 
 
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    """A dataset zip, or a one-line error for a single image, a truncated zip or another kind of file."""
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise DatasetError(f"{path} is a single image; give a folder of images or a dataset zip (put the image(s) "
+                           "in a folder and pass the folder)")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise DatasetError(f"{path}: not a readable zip archive ({e}); if it was cut short, copy or create it again "
+                           "(python -m zipfile -c data.zip images/), or give an image folder") from e
+
+
 class _Source:
     """Uniform read access to a folder or a zip archive."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.zip = zipfile.ZipFile(path) if path.is_file() else None
+        self.zip = _open_zip(path) if path.is_file() else None
         if self.zip is not None:
             bad = [i.filename for i in self.zip.infolist() if not _safe_member(i.filename)]
             if bad:
+                self.zip.close()
                 raise DatasetError(f"{path}: unsafe member paths {bad[:3]} (absolute or with '..'); refusing the zip")
             total = sum(i.file_size for i in self.zip.infolist())
-            if total > MAX_ZIP_BYTES:
-                raise DatasetError(f"{path}: decompresses to {total / 2**30:.1f} GiB, over the {MAX_ZIP_BYTES >> 30} "
-                                   "GiB cap; split the dataset")
+            if total > limit("MAX_ZIP_BYTES"):
+                self.zip.close()
+                raise DatasetError(f"{path}: decompresses to {total / 2**30:.1f} GiB; split the dataset or "
+                                   f"{hint('MAX_ZIP_BYTES')}")
 
     def names(self) -> list[str]:
         if self.zip is not None:
@@ -67,12 +101,35 @@ class _Source:
         return sorted(p.relative_to(self.path).as_posix() for p in self.path.rglob("*") if p.is_file())
 
     def read(self, name: str) -> bytes:
-        if self.zip is not None:
-            info = self.zip.getinfo(name)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise DatasetError(f"{self.path}:{name}: {info.file_size} bytes decompressed, over the cap")
-            return self.zip.read(info)
-        return (self.path / name).read_bytes()
+        """The bytes of one member or file; read and decompression errors name it."""
+        try:
+            if self.zip is not None:
+                info = self.zip.getinfo(name)
+                if info.file_size > limit("MAX_MEMBER_BYTES"):
+                    raise DatasetError(f"{self.path}:{name}: {info.file_size} bytes decompressed; "
+                                       f"{hint('MAX_MEMBER_BYTES')}")
+                return self.zip.read(info)
+            return (self.path / name).read_bytes()
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+            raise DatasetError(f"{self.path}/{name}: cannot read ({e.__class__.__name__}: {e}); the file or zip is "
+                               "damaged, re-create it") from e
+
+    def header(self, name: str) -> tuple[int, int, str]:
+        """(width, height, mode) from the image header only, without decoding the pixels."""
+        where = f"{self.path}/{name}"
+        try:
+            size = self.zip.getinfo(name).file_size if self.zip is not None else (self.path / name).stat().st_size
+            if size == 0:
+                raise DatasetError(f"{where}: zero-byte file")
+            stream = self.zip.open(name) if self.zip is not None else open(self.path / name, "rb")  # noqa: SIM115
+            with stream, Image.open(stream) as img:
+                _check_pixels(img, where)
+                return img.size[0], img.size[1], img.mode
+        except Image.DecompressionBombError as e:
+            raise DatasetError(f"{where}: {e}; {hint('MAX_IMAGE_PIXELS')} if the file is trusted") from None
+        except (UnidentifiedImageError, zipfile.BadZipFile, zlib.error, EOFError, OSError, SyntaxError,
+                ValueError) as e:
+            raise DatasetError(f"{where}: cannot decode image ({e.__class__.__name__}: {e})") from e
 
     def close(self) -> None:
         if self.zip is not None:
@@ -121,6 +178,43 @@ def _iter_decoded(src: _Source, files: list[str], skip_bad: bool,
             skipped.append(f)
 
 
+def _check_headers(src: _Source, files: list[str], resolution: int | None, skip_bad: bool,
+                   skipped: list[str]) -> list[str]:
+    """Sizes, shapes and the total decoded size from the image headers, before any pixel is decoded."""
+    sizes: dict[tuple[int, int], str] = {}
+    readable, colour = [], False
+    for f in files:
+        try:
+            w, h, mode = src.header(f)
+        except DatasetError:
+            if not skip_bad:
+                raise
+            skipped.append(f)
+            continue
+        readable.append(f)
+        sizes.setdefault((w, h), f)
+        colour = colour or mode not in GREY_MODES
+    if not readable:
+        raise DatasetError(f"{src.path}: none of the {len(files)} images could be read")
+    if resolution is None:
+        if len(sizes) > 1:
+            shown = ", ".join(f"{w}x{h} ({f})" for (w, h), f in list(sizes.items())[:3])
+            raise DatasetError(f"{src.path}: images have mixed sizes, e.g. {shown}; pass --resolution N "
+                               "(API: resolution=N) to resize them all, or fix the files")
+        (w, h), example = next(iter(sizes.items()))
+        if w != h or w & (w - 1):
+            raise DatasetError(f"{src.path}: images are {w}x{h} (e.g. {example}); ganforge needs square images "
+                               "with a power-of-two side: pass --resolution N (e.g. 256) to resize them")
+        side = w
+    else:
+        side = resolution
+    need = len(readable) * side * side * (3 if colour else 1)
+    if need > limit("MAX_DATASET_BYTES"):
+        raise DatasetError(f"{src.path}: {len(readable)} images of {side}x{side} need {need / 2**30:.1f} GiB decoded; "
+                           f"use a smaller --resolution or data_size, or {hint('MAX_DATASET_BYTES')}")
+    return readable
+
+
 def load_images(path: str | Path, labels: str = "auto", skip_bad: bool = False,
                 resolution: int | None = None) -> ImageDataset:
     """Read an image folder (recursive) or a StyleGAN-style zip/folder.
@@ -151,6 +245,7 @@ def load_images(path: str | Path, labels: str = "auto", skip_bad: bool = False,
                 label_t = torch.tensor([index[PurePosixPath(f).parent.as_posix()] for f in files])
                 num_classes = len(dirs)
         skipped: list[str] = []
+        files = _check_headers(src, files, resolution, skip_bad, skipped)
         kept, arrays = [], []
         for f, arr in _iter_decoded(src, files, skip_bad, skipped):
             if resolution is not None and arr.shape[:2] != (resolution, resolution):

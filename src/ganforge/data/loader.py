@@ -9,6 +9,14 @@ from ganforge.data.dataset import DatasetError, ImageDataset
 from ganforge.data.images import load_images
 
 BUILTIN = ("mnist5k", "stacked-mnist", "digits", "fashion-mnist")
+# the data the R3GAN presets name, and what to give instead (README "Presets")
+_ZIP = "a folder with one sub-folder per class or a StyleGAN dataset zip with dataset.json labels"
+NOT_BUILT_IN = {
+    "mnist": "use mnist5k (5,000 real digits, offline), or export MNIST as 32x32 PNGs in " + _ZIP,
+    "cifar10": "the cifar10 preset needs CIFAR-10's 32x32 images (class-conditional) as " + _ZIP,
+    "ffhq": "the ffhq256 preset needs FFHQ's images at 256x256 as an image folder or a StyleGAN dataset zip",
+    "imagenet": "the imagenet32 preset needs ImageNet downsampled to 32x32 with its 1000 classes as " + _ZIP,
+}
 
 
 def load_dataset(spec: str, *, xflip: bool = False, root: str | None = None, size: int | None = None,
@@ -27,9 +35,9 @@ def load_dataset(spec: str, *, xflip: bool = False, root: str | None = None, siz
         ds = builtin.digits()
     elif name == "fashion-mnist":
         ds = builtin.fashion_mnist(root or arg or None)
-    elif name in ("mnist", "cifar10", "ffhq", "imagenet"):
-        raise DatasetError(f"'{spec}' is not built in (no downloads here); built-ins are {', '.join(BUILTIN)}, or "
-                           "give an image folder or a StyleGAN dataset zip")
+    elif name in NOT_BUILT_IN:
+        raise DatasetError(f"'{spec}' is not built in (ganforge downloads nothing): {NOT_BUILT_IN[name]}, and "
+                           "pass its path with --data PATH (built-ins: " + ", ".join(BUILTIN) + ")")
     else:
         ds = load_images(spec, labels=labels, skip_bad=skip_bad, resolution=resolution)
     if resolution is not None and ds.resolution != resolution:

@@ -1,10 +1,11 @@
-"""Evaluation suite: FID, KID, random-FID, precision/recall, density/coverage and Stacked-MNIST modes.
+"""Evaluation suite: FID, KID, random-FID, precision/recall, density/coverage, Stacked-MNIST modes, confident digits.
 
 Metrics that share a feature extractor share one feature pass per image set; reference features are cached
 (memory and disk). See docs/metrics.md.
 """
 
 from ganforge.metrics.cache import FeatureCache, load_stats_npz, save_stats_npz
+from ganforge.metrics.confident import confident_metrics
 from ganforge.metrics.curves import is_better, metric_direction, plot_metric_curves, read_metric_log
 from ganforge.metrics.density_coverage import density_coverage
 from ganforge.metrics.evaluate import (
@@ -39,6 +40,7 @@ __all__ = [
     "InceptionWeightsError",
     "available_extractors",
     "build_extractor",
+    "confident_metrics",
     "density_coverage",
     "evaluate_generator",
     "evaluate_images",

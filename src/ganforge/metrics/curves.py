@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 LOWER_IS_BETTER = ("fid", "kid", "rfid", "modes_kl")
-HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "modes")
+HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "modes", "confident", "confident_classes",
+                    "confident_all")
 SPREAD_SUFFIX = "_std"
 
 

@@ -1,8 +1,8 @@
 """evaluate_generator / evaluate_images: every requested metric from one feature pass per extractor and set.
 
-Metric names: fid, kid, pr (precision, recall), dc (density, coverage), rfid, modes. fid/kid/pr/dc use
+Metric names: fid, kid, pr (precision, recall), dc (density, coverage), rfid, modes, confident. fid/kid/pr/dc use
 `features` (default "inception"); "fid@classifier-mnist" picks another extractor for one metric (its result
-keys carry the same suffix). rfid uses inception-random with seeds 0..rfid_seeds-1; modes uses
+keys carry the same suffix). rfid uses inception-random with seeds 0..rfid_seeds-1; modes and confident use
 classifier-mnist. Reference (real) features are cached in memory and on disk, so calling this every few
 kimg during training costs one pass over the generated images only. With `distributed=True` (under
 torch.distributed, called by every rank) each rank embeds its shard of both sets, rank 0 computes the metrics
@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ganforge.metrics.cache import FeatureCache, FeatureSet, cache_key, load_stats_npz, tensor_identity
+from ganforge.metrics.confident import confident_metrics
 from ganforge.metrics.extract import extract_features, iter_batches
 from ganforge.metrics.features.base import FeatureExtractor
 from ganforge.metrics.features.registry import build_extractor
@@ -33,8 +34,9 @@ from ganforge.metrics.neighbors import manifold_metrics
 from ganforge.metrics.sampling import iter_generated
 from ganforge.utils.distributed import world
 
-METRICS = ("fid", "kid", "pr", "dc", "rfid", "modes")
-FIXED_EXTRACTOR = {"rfid": "inception-random", "modes": "classifier-mnist"}
+METRICS = ("fid", "kid", "pr", "dc", "rfid", "modes", "confident")
+FIXED_EXTRACTOR = {"rfid": "inception-random", "modes": "classifier-mnist", "confident": "classifier-mnist"}
+NO_REFERENCE = ("modes", "confident")  # computed from the generated images alone
 
 
 @dataclass
@@ -86,7 +88,8 @@ def parse_metrics(metrics: str | Iterable[str], opts: EvalOptions) -> list[Metri
 
 _RESULT_KEYS = {"fid": ("fid",), "kid": ("kid", "kid_std"), "pr": ("precision", "recall"),
                 "dc": ("density", "coverage"), "rfid": ("rfid", "rfid_std"),
-                "modes": ("modes", "modes_kl", "modes_total")}
+                "modes": ("modes", "modes_kl", "modes_total"),
+                "confident": ("confident", "confident_classes", "confident_all")}
 
 
 def result_keys(metrics: str | Iterable[str], opts: EvalOptions | None = None) -> list[str]:
@@ -226,6 +229,12 @@ def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str
             if "digits" not in fake[ex]:
                 raise ValueError(f"extractor '{ex}' gives no digit predictions; 'modes' needs classifier-mnist")
             out.update({f"{k}{s}": v for k, v in mode_metrics(fake[ex]["digits"]).items()})
+        elif spec.metric == "confident":
+            if any(k not in fake[ex] for k in ("digits", "confidence", "digit_distance")):
+                raise ValueError(f"extractor '{ex}' gives no digit confidences and distances; 'confident' needs "
+                                 "classifier-mnist (with its digit statistics)")
+            values = confident_metrics(fake[ex]["digits"], fake[ex]["confidence"], fake[ex]["digit_distance"])
+            out.update({f"{k}{s}": v for k, v in values.items()})
     return out
 
 
@@ -235,8 +244,8 @@ def _evaluate(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], num_fake: 
     batches are this rank's shard_bounds share, in order."""
     specs = parse_metrics(metrics, opts)
     jobs = _extractor_jobs(specs, opts)
-    # mode counting compares against the uniform distribution: it needs no reference pass
-    ref_specs = [sp for sp in specs if sp.metric != "modes"]
+    # mode counting compares against the uniform distribution, confident needs no other set: no reference pass
+    ref_specs = [sp for sp in specs if sp.metric not in NO_REFERENCE]
     ref = reference_features(real, _extractor_jobs(ref_specs, opts), opts, device) if ref_specs else {}
     extractors = {key: get_extractor(name, o) for key, (name, o) in jobs.items()}
     shard = _sharded(opts, num_fake)

@@ -19,6 +19,10 @@ class NetworkConfig:
     g_embed_dim: int = 64  # G: concat(z, embed(c)) (R3GAN App. J, "Class conditioning")
     d_embed_dim: int | None = None  # D projection width; R3GAN's code uses widths[0]
     low_precision_stages: int = 4  # BF16 for the 4 highest-resolution stages when precision is bf16 (App. J)
+    # Minibatch standard deviation before D's 4x4 head (Karras et al. 2018, ProGAN Sec. 3): groups of mbstd_group
+    # consecutive samples see their feature spread, so D can detect a generator that lost diversity. 0 = off
+    # (R3GAN uses no such trick); it needs batches divisible by the group size.
+    mbstd_group: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.widths)

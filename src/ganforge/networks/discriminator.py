@@ -10,7 +10,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.networks.config import NetworkConfig
-from ganforge.networks.layers import DiscriminativeBasis, DownTransition, ResidualBlock, conv, msr_init
+from ganforge.networks.layers import (
+    DiscriminativeBasis,
+    DownTransition,
+    MinibatchStd,
+    ResidualBlock,
+    conv,
+    msr_init,
+)
 
 
 class DiscriminatorStage(nn.Module):
@@ -37,8 +44,10 @@ class Discriminator(nn.Module):
         self.from_rgb = conv(cfg.img_channels, widths[0], 1)
         stages = [DiscriminatorStage(widths[i], DownTransition(widths[i], widths[i + 1]), cards[i], blocks[i],
                                      cfg.expansion, total) for i in range(len(widths) - 1)]
-        stages.append(DiscriminatorStage(widths[-1], DiscriminativeBasis(widths[-1], out_dim), cards[-1],
-                                         blocks[-1], cfg.expansion, total))
+        head: nn.Module = DiscriminativeBasis(widths[-1], out_dim)
+        if cfg.mbstd_group:
+            head = nn.Sequential(MinibatchStd(cfg.mbstd_group), DiscriminativeBasis(widths[-1] + 1, out_dim))
+        stages.append(DiscriminatorStage(widths[-1], head, cards[-1], blocks[-1], cfg.expansion, total))
         self.stages = nn.ModuleList(stages)
         self.embed = (msr_init(nn.Linear(cfg.num_classes, out_dim, bias=False), gain=1 / math.sqrt(out_dim))
                       if cfg.num_classes else None)

@@ -123,3 +123,26 @@ class DiscriminativeBasis(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.depthwise(x).flatten(1))
+
+
+class MinibatchStd(nn.Module):
+    """Appends one channel: the mean over features of the std over each group of consecutive samples (ProGAN).
+
+    Consecutive grouping keeps the halves of a concatenated [real; fake] batch apart whenever each half is a
+    multiple of the group size, so reals never share a statistic with fakes.
+    """
+
+    def __init__(self, group: int):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = min(self.group, n)
+        if n % g:
+            raise ValueError(f"minibatch-std group {self.group} does not divide the batch of {n}; use a batch size "
+                             "that is a multiple of net.mbstd_group")
+        y = x.float().view(n // g, g, c, h, w)
+        std = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # [n // g]
+        stat = std.repeat_interleave(g).view(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
+        return torch.cat([x, stat], dim=1)

@@ -11,11 +11,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ganforge.errors import UserError
+
 GENERATOR_FORMAT = "ganforge-generator-v1"
 CKPT_PREFIX = "ckpt-"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that is missing, from another model, or unusable; the message names the fix."""
 
 
@@ -62,15 +64,17 @@ def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
     opt.load_state_dict({"state": state, "param_groups": groups})
 
 
+def _rename(src: Path, dst: Path) -> None:
+    """One atomic rename; a separate function so tests can inject a crash exactly between two of them."""
+    os.replace(src, dst)
+
+
 def write_checkpoint(run_dir: Path, tag: str, modules: dict[str, nn.Module],
                      optimizers: dict[str, torch.optim.Optimizer], state: dict,
                      extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write <run_dir>/<tag>/ atomically: everything goes to a temporary folder that is renamed when complete."""
-    final = run_dir / tag
-    tmp = run_dir / f".{tag}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    """Write <run_dir>/<tag>/ atomically via a temporary folder; a crash at any point leaves a complete copy
+    (the old one, or `.<tag>.tmp` / `.<tag>.old`, which `list_checkpoints` and `recover_checkpoints` find)."""
+    final, tmp, old = run_dir / tag, run_dir / f".{tag}.tmp", run_dir / f".{tag}.old"
     blobs: dict[str, dict[str, torch.Tensor]] = {name: module_tensors(m) for name, m in modules.items()}
     opt_meta = {}
     for name, opt in optimizers.items():
@@ -79,41 +83,149 @@ def write_checkpoint(run_dir: Path, tag: str, modules: dict[str, nn.Module],
         blobs["extra"] = {k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}
     for name, tensors in blobs.items():
         _check_finite(name, tensors)
-    for name, tensors in blobs.items():
-        save_file(tensors, str(tmp / f"{name}.safetensors"))
-    with open(tmp / "state.json", "w") as f:
-        json.dump({**state, "optimizers": opt_meta}, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    for p in tmp.iterdir():
-        with open(p, "rb") as f:
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        files = {}
+        for name, tensors in blobs.items():
+            save_file(tensors, str(tmp / f"{name}.safetensors"))
+            with open(tmp / f"{name}.safetensors", "rb") as f:
+                os.fsync(f.fileno())
+            files[f"{name}.safetensors"] = (tmp / f"{name}.safetensors").stat().st_size
+        with open(tmp / "state.json", "w") as f:  # last: a state.json listing every file marks a complete copy
+            json.dump({**state, "optimizers": opt_meta, "files": files}, f, indent=1)
+            f.flush()
             os.fsync(f.fileno())
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot write checkpoint {final} ({e.strerror or e}); free disk space or fix the "
+                              "permissions of the run directory (earlier checkpoints are intact)") from e
     if final.exists():
-        old = run_dir / f".{tag}.old"
         shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
+        _rename(final, old)
+        _rename(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        tmp.rename(final)
+        _rename(tmp, final)
     _fsync_dir(run_dir)
     return final
 
 
+def incomplete_reason(path: Path) -> str | None:
+    """None for a complete checkpoint folder, else what is wrong with it (a missing or truncated file)."""
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except FileNotFoundError:
+        return "no state.json"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"unreadable state.json ({e.__class__.__name__})"
+    if not isinstance(state, dict):
+        return "state.json is not an object"
+    for name, size in (state.get("files") or {}).items():  # checkpoints before the file list: state.json only
+        f = path / name
+        if not f.is_file() or f.stat().st_size != size:
+            return f"{name} missing or truncated"
+    return None
+
+
+def _copies(run_dir: Path, prefix: str) -> dict[str, list[Path]]:
+    """Every folder holding a copy of a checkpoint tag, in order of preference: final, new (.tmp), old (.old)."""
+    tags: dict[str, list[Path]] = {}
+    for p in Path(run_dir).glob(f"*{prefix}*"):
+        name = p.name
+        if name.startswith(".") and name.endswith((".tmp", ".old")):
+            tag = name[1:-4]
+        elif not name.startswith("."):
+            tag = name
+        else:
+            continue
+        if tag.startswith(prefix) and p.is_dir():
+            tags.setdefault(tag, []).append(p)
+    rank = {"": 0, ".tmp": 1, ".old": 2}
+    return {tag: sorted(ps, key=lambda p: rank[p.suffix if p.name.startswith(".") else ""])
+            for tag, ps in tags.items()}
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints (those with state.json), oldest first."""
-    found = [p for p in Path(run_dir).glob(f"{CKPT_PREFIX}*") if (p / "state.json").exists()]
-    return sorted(found, key=lambda p: p.name)
+    """The newest complete copy of every ckpt-* tag (the folder itself, or a complete .tmp/.old left by a crash
+    between two renames), oldest tag first."""
+    found = []
+    for _, paths in sorted(_copies(run_dir, CKPT_PREFIX).items()):
+        complete = [p for p in paths if incomplete_reason(p) is None]
+        if complete:
+            found.append(complete[0])
+    return found
 
 
-def prune_checkpoints(run_dir: Path, keep: int) -> None:
-    for p in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+def incomplete_checkpoints(run_dir: Path) -> dict[str, str]:
+    """ckpt-* tags without any complete copy, with the reason, e.g. a write that was killed half-way."""
+    out = {}
+    for tag, paths in sorted(_copies(run_dir, CKPT_PREFIX).items()):
+        reasons = [incomplete_reason(p) for p in paths]
+        if all(reasons):
+            out[tag] = str(reasons[0])
+    return out
+
+
+def newest_complete(run_dir: Path) -> tuple[Path, str]:
+    """The newest complete checkpoint and a note naming newer incomplete ones that were skipped ('' if none)."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise CheckpointError(f"--resume {run_dir}: no complete checkpoint (ckpt-*/state.json) there; start a new "
+                              "run without --resume, or point at the right run directory")
+    tag = found[-1].name.strip(".").removesuffix(".tmp").removesuffix(".old")
+    skipped = {t: r for t, r in incomplete_checkpoints(run_dir).items() if t > tag}
+    note = (f"skipping incomplete checkpoint(s) {', '.join(f'{t} ({r})' for t, r in skipped.items())}; resuming "
+            f"from {found[-1].name}") if skipped else ""
+    return found[-1], note
+
+
+def recover_checkpoints(run_dir: Path) -> list[str]:
+    """Move complete .tmp/.old copies back into place and drop redundant ones; returns what was done.
+    Only the run's owner (the process holding its lock) may call this."""
+    notes = []
+    for tag, paths in sorted({**_copies(run_dir, CKPT_PREFIX), **_copies(run_dir, "best")}.items()):
+        final = Path(run_dir) / tag
+        complete = [p for p in paths if incomplete_reason(p) is None]
+        if complete and complete[0] != final:
+            if final.exists():
+                shutil.rmtree(final)
+            _rename(complete[0], final)
+            notes.append(f"recovered checkpoint {tag} from {complete[0].name} (a write was interrupted)")
+        if complete:
+            for p in paths:
+                if p != complete[0] and p.exists():
+                    shutil.rmtree(p, ignore_errors=True)
+    return notes
+
+
+def prune_checkpoints(run_dir: Path, keep: int, run_id: str | None = None) -> None:
+    """Delete all but the newest `keep` checkpoints written by run `run_id`; another run's are never touched."""
+    own = [p for p in list_checkpoints(run_dir) if run_id is None or _run_id(p) == run_id]
+    for p in own[:-keep] if keep > 0 else []:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def _run_id(path: Path) -> str | None:
+    try:
+        return json.loads((path / "state.json").read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def read_state(ckpt: Path) -> dict:
-    with open(ckpt / "state.json") as f:
-        return json.load(f)
+    """state.json of a checkpoint; unreadable or garbage JSON is a CheckpointError naming the file."""
+    path = ckpt / "state.json"
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{path}: missing; {ckpt} is not a complete checkpoint") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: not readable JSON ({e}); the checkpoint is corrupt, use an earlier one") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a JSON object; the checkpoint is corrupt, use an earlier one")
+    return state
 
 
 def read_tensors(ckpt: Path, name: str) -> dict[str, torch.Tensor]:
@@ -151,5 +263,10 @@ def save_generator(path: Path, G: nn.Module, net_config: dict, extra_meta: dict 
     _check_finite("generator", tensors)
     meta = {"format": GENERATOR_FORMAT, "net": json.dumps(net_config), **(extra_meta or {})}
     tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
-    os.replace(tmp, path)
+    try:
+        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"cannot write {path} ({e.strerror or e}); free disk space or choose another "
+                              "path (an earlier file there is intact)") from e

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ganforge.augment.config import AugmentConfig
 from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
+from ganforge.training.validate import validate_config
 
 
 @dataclass
@@ -23,14 +25,22 @@ class ScheduleConfig:
     beta2_end: float = 0.99
     ema_halflife_kimg_start: float = 0.0
     ema_halflife_kimg_end: float = 500.0
+    d_lr_ratio: float = 1.0  # D learning rate = ratio x G learning rate (TTUR, Heusel et al. 2017); R3GAN uses 1
 
 
 @dataclass
 class LossConfig:
-    name: str = "rpgan"  # rpgan | nsgan | hinge
+    name: Literal["rpgan", "nsgan", "hinge"] = "rpgan"
     r1: bool = True
     r2: bool = True
     penalty_fp32: bool = True  # with bf16 networks, run the D step that carries R1/R2 in FP32
+    # Lazy regularisation (StyleGAN2 Sec. 3.5): R1/R2 only every r_every-th D step, weighted by r_every so the
+    # expected penalty is unchanged; 1 = every step, as R3GAN does. The penalty is about a third of a step's cost.
+    r_every: int = 1
+
+    def __post_init__(self) -> None:
+        if int(self.r_every) != self.r_every or self.r_every < 1:
+            raise ValueError(f"loss.r_every must be an integer >= 1 (1 = R1/R2 every D step), got {self.r_every}")
 
 
 @dataclass
@@ -39,6 +49,7 @@ class TrainConfig:
     data: str = "stacked-mnist"
     data_size: int | None = None  # stacked-mnist: images generated; other data: fixed random subset
     data_root: str | None = None
+    data_resolution: int | None = None  # resize every image of a folder/zip to NxN (Lanczos) when loading
     xflip: bool = False
     conditional: bool = False  # class-conditional G and projection D from the data's labels
     skip_bad_images: bool = False
@@ -48,7 +59,13 @@ class TrainConfig:
     batch_size: int = 32
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:1 | mps
-    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 on CUDA, fp32 elsewhere
+    # Speed levers, off by default; benchmarks/train_step.py --config times them against a baseline on your machine.
+    # channels_last: G, D and their inputs in NHWC memory format (PyTorch "Channels Last Memory Format" tutorial).
+    channels_last: bool = False
+    # compile: torch.compile (PyTorch 2, Ansel et al., ASPLOS 2024) on G and on D's forward in the G step; the D step
+    # feeding R1/R2 stays eager, since torch.compile's AOTAutograd cannot do the penalty's double backward.
+    compile: bool = False
     net: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -67,6 +84,12 @@ class TrainConfig:
     best_metric: str = ""  # a result key, e.g. "fid@vgg16": the best checkpoint by it is kept in best/
     max_nonfinite_skips: int = 20
     max_rollbacks: int = 2
+
+    def __post_init__(self) -> None:
+        validate_config(self, run_post_init=False)  # types and ranges of every field (ganforge.training.validate)
+        if self.channels_last and self.compile:  # inductor (torch 2.14, CPU) fails its stride check in D's backward
+            raise ValueError("channels_last=true with compile=true fails in torch.compile's backward of D's "
+                             "replicate padding; choose one of the two")
 
 
 def to_dict(cfg: TrainConfig) -> dict:

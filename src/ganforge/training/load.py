@@ -4,17 +4,49 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from safetensors import safe_open
 
+from ganforge.limits import hint, limit
 from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
-from ganforge.training.overrides import update_from_dict
+from ganforge.training.overrides import ConfigError, update_from_dict
+
+M = TypeVar("M", Generator, Discriminator)
 
 
-def _net_config(data: dict) -> NetworkConfig:
-    return update_from_dict(NetworkConfig(), data)
+def _net_config(data: dict, where: str) -> NetworkConfig:
+    """The network settings stored with weights; garbage is a CheckpointError naming the file."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except json.JSONDecodeError as e:
+            raise ckpt.CheckpointError(f"{where}: its network metadata is not JSON ({e}); re-export the file") from e
+    if not isinstance(data, dict):
+        raise ckpt.CheckpointError(f"{where}: no network settings stored with the weights; re-export the file")
+    try:
+        return update_from_dict(NetworkConfig(), data)
+    except ConfigError as e:
+        raise ckpt.CheckpointError(f"{where}: stored network settings are invalid ({e})") from None
+
+
+def _build(cls: type[M], cfg: NetworkConfig, shapes: dict[str, tuple[int, ...]], where: str) -> M:
+    """Build the network only after its size and every tensor shape were checked on the meta device, so
+    metadata claiming huge widths fails before anything is allocated."""
+    with torch.device("meta"):
+        probe = cls(cfg)
+    params = sum(p.numel() for p in probe.parameters())
+    if params > limit("MAX_PARAMS"):
+        raise ckpt.CheckpointError(f"{where}: its settings describe a {params / 1e9:.1f}G-parameter network; the "
+                                   f"file is damaged or not meant for this machine ({hint('MAX_PARAMS')})")
+    own = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+    if own != shapes:
+        bad = sorted(set(own) ^ set(shapes)) + sorted(k for k in set(own) & set(shapes) if own[k] != shapes[k])
+        raise ckpt.CheckpointError(f"{where}: the weights do not match the stored network settings (e.g. "
+                                   f"{', '.join(bad[:4])}); the file is damaged, re-export it")
+    return cls(cfg)
 
 
 def _from_file(path: Path) -> Generator:
@@ -28,10 +60,16 @@ def _from_file(path: Path) -> Generator:
         if meta.get("format") != ckpt.GENERATOR_FORMAT or "net" not in meta:
             raise ckpt.CheckpointError(f"{path}: not a ganforge generator file (no '{ckpt.GENERATOR_FORMAT}' "
                                        "metadata); export one with `ganforge export` or pass a run directory")
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
-    G = Generator(_net_config(json.loads(meta["net"])))
+        shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not iterable)
+        G = _build(Generator, _net_config(meta["net"], str(path)), shapes, str(path))
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     ckpt.load_module(G, tensors, str(path))
     return G
+
+
+def _stored_net(c: Path) -> NetworkConfig:
+    config = ckpt.read_state(c).get("config")
+    return _net_config(config.get("net") if isinstance(config, dict) else None, f"{c}/state.json")
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -53,17 +91,18 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
         G = _from_file(p)
     else:
         c = resolve_checkpoint(p)
-        state = ckpt.read_state(c)
-        G = Generator(_net_config(state["config"]["net"]))
-        ckpt.load_module(G, ckpt.read_tensors(c, "G_ema" if ema else "G"), str(c))
+        tensors = ckpt.read_tensors(c, "G_ema" if ema else "G")
+        G = _build(Generator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, str(c))
+        ckpt.load_module(G, tensors, str(c))
     return G.to(device).eval().requires_grad_(False)
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
     """D of a checkpoint (or a run directory's latest), eval mode, frozen."""
     c = resolve_checkpoint(path)
-    D = Discriminator(_net_config(ckpt.read_state(c)["config"]["net"]))
-    ckpt.load_module(D, ckpt.read_tensors(c, "D"), f"{c}/D")
+    tensors = ckpt.read_tensors(c, "D")
+    D = _build(Discriminator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, f"{c}/D")
+    ckpt.load_module(D, tensors, f"{c}/D")
     return D.to(device).eval().requires_grad_(False)
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from typing import Any
 
+from ganforge.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError):
     """A config key or value that cannot be used; the message says the fix."""
 
 
@@ -26,8 +29,18 @@ def flat_keys(cfg: Any, prefix: str = "") -> list[str]:
     return keys
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
+def coerce(value: Any, hint: Any, key: str) -> Any:
+    """value converted to the type hint (bool, int, float, str, Literal choices, lists, optionals) or ConfigError."""
     origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        choices = typing.get_args(hint)
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, hint):
+            raise ConfigError(f"'{key}' is a group of keys, not a value; set {key}.KEY=VALUE instead")
+        return value
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -37,7 +50,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, key)
+                return coerce(value, arg, key)
             except ConfigError as e:
                 errors.append(str(e))
         raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
@@ -50,7 +63,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list like [64,64], got {value!r}")
         (inner, *_) = typing.get_args(hint) or (Any,)
-        return [_coerce(v, inner, key) for v in value]
+        return [coerce(v, inner, key) for v in value]
     if hint is bool:
         if isinstance(value, bool):
             return value
@@ -58,7 +71,8 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value.lower() in ("true", "yes", "1", "on")
         raise ConfigError(f"{key}: expected true/false, got {value!r}")
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or int(value) != value):
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return int(value)
     if hint is float:
@@ -92,7 +106,7 @@ def set_key(cfg: Any, key: str, value: Any) -> None:
             raise ConfigError(f"unknown config key '{key}'. {hint}Valid keys: {', '.join(valid)}")
         if i == len(parts) - 1:
             hints = typing.get_type_hints(type(obj))
-            setattr(obj, part, _coerce(value, hints[part], key))
+            setattr(obj, part, coerce(value, hints[part], key))
         else:
             obj = getattr(obj, part)
             if not dataclasses.is_dataclass(obj):
@@ -106,15 +120,28 @@ def apply_overrides(cfg: Any, items: list[str]) -> Any:
         if not sep or not key:
             raise ConfigError(f"'{item}' is not key=value")
         set_key(cfg, key.strip(), _parse(text.strip()))
-    return cfg
+    return _validated(cfg)
 
 
 def update_from_dict(cfg: Any, data: dict) -> Any:
     """Apply a nested dict (e.g. a saved config.json) with the same checks as key=value overrides."""
+    _update(cfg, data)
+    return _validated(cfg)
+
+
+def _update(cfg: Any, data: dict) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a JSON object of config keys, got {type(data).__name__}")
     for k, v in data.items():
         sub = getattr(cfg, k, None)
         if isinstance(v, dict) and dataclasses.is_dataclass(sub):
-            update_from_dict(sub, v)
+            _update(sub, v)
         else:
             set_key(cfg, k, v)
-    return cfg
+
+
+def _validated(cfg: Any) -> Any:
+    """Types, ranges and each part's own checks of the whole config, now that all values are in."""
+    from ganforge.training.validate import validate_config
+
+    return validate_config(cfg)

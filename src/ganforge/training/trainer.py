@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import signal
+import sys
 import time
+import uuid
 import warnings
 from pathlib import Path
 
@@ -24,8 +27,11 @@ from ganforge.training.ema import update_ema
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import ConfigError
+from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, ema_beta
+from ganforge.training.speed import as_input, compiled, to_channels_last
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
+from ganforge.training.validate import validate_config
 from ganforge.utils.grid import save_grid
 from ganforge.utils.perf import native_bf16, tune_allocator
 
@@ -60,7 +66,9 @@ def check_data_matches(cfg: TrainConfig, data: ImageDataset) -> ImageDataset:
 class Trainer:
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
-    def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False):
+    def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False,
+                 overwrite: bool = False):
+        validate_config(cfg)  # also catches values set on the object after it was built
         _check_metrics(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
@@ -72,19 +80,26 @@ class Trainer:
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(self.device)
         if cfg.batch_size % self.dist.world_size:
-            raise ValueError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} processes")
+            raise ConfigError(f"batch_size {cfg.batch_size} is not divisible by {self.dist.world_size} processes")
+        self.run_lock = claim_on_main_rank(self.run_dir, resume, overwrite, self.dist, self.device)
+        self.run_id = uuid.uuid4().hex  # marks this run's checkpoints: pruning never touches another run's
         self.local_batch = cfg.batch_size // self.dist.world_size
         torch.manual_seed(cfg.seed)
 
         self.data = dataset if dataset is not None else load_dataset(
             cfg.data, xflip=cfg.xflip, root=cfg.data_root, size=cfg.data_size, seed=cfg.seed,
-            skip_bad=cfg.skip_bad_images, max_images=cfg.data_size if not cfg.data.startswith("stacked") else None)
+            skip_bad=cfg.skip_bad_images, resolution=cfg.data_resolution,
+            max_images=cfg.data_size if not cfg.data.startswith("stacked") else None)
         self.data = check_data_matches(cfg, self.data)
 
         self.G, self.D = make_networks(cfg.net)
         self.G.to(self.device)
         self.D.to(self.device)
+        if cfg.channels_last:
+            to_channels_last(self.G, self.D)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        # compiled views sharing G's and D's parameters, for the passes without double backward (training.speed)
+        self.G_fast, self.D_fast = compiled(self.G, cfg.compile), compiled(self.D, cfg.compile)
         bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and self.device.type == "cuda")
         if bf16 and self.device.type == "cpu" and not native_bf16(self.device):
             warnings.warn("precision=bf16 on a CPU without AVX512-BF16/AMX: BF16 is emulated here and ~5x slower "
@@ -107,6 +122,7 @@ class Trainer:
         self.guard = DivergenceGuard(cfg.max_nonfinite_skips, cfg.max_rollbacks)
         self.cur_nimg, self.step = 0, 0
         self.best: dict = {}
+        self._last_penalty: dict[str, float] = {}
         self._stop_requested = False
         self._grid_z = torch.randn(cfg.grid_size, cfg.net.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         nc = cfg.net.num_classes
@@ -127,17 +143,17 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------------------------
     def latest_checkpoint(self) -> Path:
-        found = ckpt.list_checkpoints(self.run_dir)
-        if not found:
-            raise ckpt.CheckpointError(f"--resume {self.run_dir}: no complete checkpoint (ckpt-*/state.json) there; "
-                                       "start a new run without --resume, or point at the right run directory")
-        return found[-1]
+        """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
+        latest, note = ckpt.newest_complete(self.run_dir)
+        if note and self.dist.is_main:
+            print(f"ganforge: {note}", file=sys.stderr)
+        return latest
 
     def _state(self) -> dict:
         return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
                 "guard": self.guard.state_dict(), "best": self.best,
                 "augment": self.aug_ctrl.state_dict(), "config": to_dict(self.cfg),
-                "world_size": self.dist.world_size}
+                "world_size": self.dist.world_size, "run_id": self.run_id}
 
     def _rng_tensors(self) -> dict[str, torch.Tensor]:
         out = {"torch_cpu": torch.get_rng_state()}
@@ -151,13 +167,23 @@ class Trainer:
         tag = f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
         path = ckpt.write_checkpoint(self.run_dir, tag, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
                                      {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
-        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
+        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints, self.run_id)
         ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
                             {"kimg": f"{self.cur_nimg / 1000:.3f}"})
         return path
 
     def restore(self, path: Path, rollback: bool = False) -> None:
         """Load a checkpoint; a rollback keeps the divergence guard's counters so escalation still terminates."""
+        try:
+            self._restore(path, rollback)
+        except ckpt.CheckpointError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"{path}: its state.json or tensors do not fit this run "
+                                       f"({e.__class__.__name__}: {e}); the checkpoint is corrupt, resume from an "
+                                       "earlier one") from e
+
+    def _restore(self, path: Path, rollback: bool) -> None:
         state = ckpt.read_state(path)
         saved_net = state.get("config", {}).get("net")
         if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
@@ -168,7 +194,8 @@ class Trainer:
             ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
         for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
             ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
-        self.cur_nimg, self.step = state["cur_nimg"], state["step"]
+        self.cur_nimg, self.step = int(state["cur_nimg"]), int(state["step"])
+        self.run_id = state.get("run_id") or self.run_id
         self.sampler.load_state_dict(state["sampler"])
         if not rollback:
             self.guard.load_state_dict(state.get("guard", {}))
@@ -192,9 +219,9 @@ class Trainer:
     # ---- one iteration -----------------------------------------------------------------------------------------
     def _set_hparams(self) -> dict[str, float]:
         lr, beta2 = self.lr(self.cur_nimg), self.beta2(self.cur_nimg)
-        for opt in (self.opt_G, self.opt_D):
+        for opt, scale in ((self.opt_G, 1.0), (self.opt_D, self.cfg.schedule.d_lr_ratio)):
             for g in opt.param_groups:
-                g["lr"], g["betas"] = lr, (0.0, beta2)
+                g["lr"], g["betas"] = lr * scale, (0.0, beta2)
         return {"lr": lr, "beta2": beta2, "gamma": self.gamma(self.cur_nimg),
                 "ema_halflife_kimg": self.ema_halflife(self.cur_nimg) / 1000}
 
@@ -208,22 +235,29 @@ class Trainer:
         """One D step then one G step on the same real batch; returns the logged terms."""
         hp = self._set_hparams()
         real_u8, c = self.sampler.next(self.device)
-        real = to_float(real_u8)
         cfg = self.cfg
+        real = as_input(to_float(real_u8), cfg.channels_last)
 
         z = self._global_z()
         with torch.no_grad():
-            fake = self.G(z, c)
+            fake = self.G_fast(z, c)
         self.D.requires_grad_(True)
         fp32 = full_precision(self.D) if cfg.loss.penalty_fp32 else full_precision()
-        with fp32:
+        k = cfg.loss.r_every
+        regularise = self.step % k == 0  # lazy R1/R2 (StyleGAN2 Sec. 3.5): every k-th step, weighted by k
+        penalised = regularise and (cfg.loss.r1 or cfg.loss.r2)  # double backward: eager D, never compiled
+        with fp32 if regularise else contextlib.nullcontext():
             loss_D, terms_D, real_logits, fake_logits = discriminator_loss(
-                self.D, real, fake, c, self.loss_d, hp["gamma"], cfg.loss.r1, cfg.loss.r2, self.augment)
+                self.D if penalised else self.D_fast, real, fake, c, self.loss_d, hp["gamma"] * k,
+                cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment)
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         average_gradients(self.D, self.dist)
         terms_D["grad_D"] = grad_norm(self.D)
         bad = first_nonfinite(terms_D)
+        if regularise:
+            self._last_penalty = {key: terms_D[key] for key in ("R1", "R2") if key in terms_D}
+        terms_D.update({**self._last_penalty, "regularised": float(regularise)})  # lazy steps log the last R1/R2
         if bad is None:
             self.opt_D.step()
         # ADA's r_t = E[sign(D(real))]; with the relativistic loss, of D(real) - D(fake) (no fixed zero)
@@ -232,7 +266,7 @@ class Trainer:
 
         z = self._global_z()
         self.D.requires_grad_(False)
-        loss_G, terms_G = generator_loss(self.G, self.D, real, z, c, self.loss_g, self.augment,
+        loss_G, terms_G = generator_loss(self.G_fast, self.D_fast, real, z, c, self.loss_g, self.augment,
                                          self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan")
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()

@@ -37,15 +37,34 @@ def tune_allocator() -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_flags() -> frozenset[str]:
+def _cpuinfo() -> tuple[str, str]:
+    """(model name, flags line) of the first CPU in /proc/cpuinfo; ("unknown", "") where there is none."""
+    model, flags = "unknown", ""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = value.strip()
     except OSError:
         pass
-    return frozenset()
+    return model, flags
+
+
+def _cpu_flags() -> frozenset[str]:
+    return frozenset(_cpuinfo()[1].split())
+
+
+def cpu_info() -> dict:
+    """The CPU model and the flags that decide conv speed (AVX2, AVX-512, native BF16, AMX), for benchmark reports:
+    CPUs differ between machines and BF16 is emulated without AVX512-BF16/AMX."""
+    model, flags = _cpuinfo()
+    names = _cpu_flags()
+    amx = sorted(f for f in names if f.startswith("amx"))
+    return {"model": model, "logical_cpus": os.cpu_count(), "avx2": "avx2" in names, "avx512f": "avx512f" in names,
+            "avx512_bf16": "avx512_bf16" in names, "amx": bool(amx), "amx_flags": amx, "flags": flags}
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -2,7 +2,9 @@
 
 The weights ship in ganforge/assets/classifier_mnist.safetensors, trained by scripts/train_mnist_classifier.py
 on 4,000 mnist5k digits (test accuracy on the other 1,000 is in classifier_mnist.json). Each image channel is
-classified on its own, so a 3-channel Stacked-MNIST image gives three digits and 3 x 128 features.
+classified on its own, so a 3-channel Stacked-MNIST image gives three digits and 3 x 128 features. The softmax is
+over-confident on non-digits (noise scores p ~ 1), so the extractor also reports how far each channel's features lie
+from the real digits of its predicted class (DigitStats, fitted on the same 4,000 digits, classifier_mnist_stats).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from ganforge.metrics.features.base import FeatureExtractor, to_unit_range
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 WEIGHTS_PATH = ASSETS / "classifier_mnist.safetensors"
 INFO_PATH = ASSETS / "classifier_mnist.json"
+STATS_PATH = ASSETS / "classifier_mnist_stats.safetensors"
 INPUT_SIZE = 32
+OOD_QUANTILE = 0.99  # threshold = this quantile of the training digits' own distances
+RIDGE = 1e-3  # added to the pooled covariance, times its mean variance: keeps the inverse well conditioned
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
@@ -65,14 +70,70 @@ def classifier_info() -> dict:
     return json.loads(INFO_PATH.read_text()) if INFO_PATH.is_file() else {}
 
 
+class DigitStats(nn.Module):
+    """Class means and a shared whitening of real-digit features: how far a feature lies from its class's digits.
+
+    Squared Mahalanobis distance to the predicted class's mean under one pooled covariance (Lee et al. 2018, "A
+    Simple Unified Framework for Detecting Out-of-Distribution Samples", Eq. 1-2, here to the predicted class),
+    reported in units of `threshold` (a quantile of the fitting digits' own distances): <= 1 is in range.
+    """
+
+    def __init__(self, means: torch.Tensor, whitening: torch.Tensor, threshold: float | torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("means", means.float())  # [classes, D]
+        self.register_buffer("whitening", whitening.float())  # [D, D], W W^T = inverse covariance
+        self.register_buffer("threshold", torch.as_tensor(threshold, dtype=torch.float32).reshape(()))
+
+    def squared_distance(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """[M, D] features and [M] class ids -> [M] squared Mahalanobis distances (not divided by threshold)."""
+        return ((features.float() - self.means[classes]) @ self.whitening).square().sum(dim=1)
+
+    def forward(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        return self.squared_distance(features, classes) / self.threshold
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"means": self.means.contiguous(), "whitening": self.whitening.contiguous(),
+                "threshold": self.threshold.reshape(1).contiguous()}
+
+
+def fit_digit_stats(features: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor,
+                    quantile: float = OOD_QUANTILE, ridge: float = RIDGE) -> DigitStats:
+    """Class means and pooled covariance from real digits' [M, D] features and true labels; threshold = the
+    `quantile` of their distances to their predicted class (as the extractor measures them)."""
+    f = features.double()
+    num_classes = int(labels.max()) + 1
+    means = torch.stack([f[labels == k].mean(dim=0) for k in range(num_classes)])
+    centred = f - means[labels]
+    cov = centred.T @ centred / (len(f) - num_classes)  # pooled within-class covariance (LDA)
+    cov = cov + ridge * cov.diagonal().mean() * torch.eye(len(cov), dtype=cov.dtype)
+    chol = torch.linalg.cholesky(cov)  # cov = L L^T, so inverse = L^-T L^-1 and W = L^-T whitens
+    whitening = torch.linalg.solve_triangular(chol, torch.eye(len(cov), dtype=cov.dtype), upper=False).T
+    stats = DigitStats(means, whitening, 1.0)
+    stats.threshold.fill_(float(torch.quantile(stats.squared_distance(features, predicted).double(), quantile)))
+    return stats
+
+
+def load_digit_stats(path: str | os.PathLike | None = None) -> DigitStats:
+    """The shipped real-digit statistics of the shipped classifier (scripts/train_mnist_classifier.py --stats-only)."""
+    path = Path(path) if path is not None else STATS_PATH
+    if not path.is_file():
+        raise FileNotFoundError(f"classifier-mnist digit statistics not found at {path}; they ship with ganforge "
+                                "(reinstall the package) or can be rebuilt with "
+                                "scripts/train_mnist_classifier.py --stats-only")
+    t = load_file(str(path))
+    return DigitStats(t["means"], t["whitening"], t["threshold"])
+
+
 class MnistClassifierExtractor(FeatureExtractor):
-    """Per-channel digit predictions ("digits", int64 [N, C]) and concatenated features ([N, 128 * C])."""
+    """Per-channel digit predictions ("digits", int64 [N, C]), their max softmax probability ("confidence",
+    [N, C]), concatenated features ([N, 128 * C]) and, given DigitStats, "digit_distance" [N, C] (<= 1: in range)."""
 
     name = "classifier-mnist"
 
-    def __init__(self, net: MnistClassifier, tag: str = "shipped") -> None:
+    def __init__(self, net: MnistClassifier, tag: str = "shipped", stats: DigitStats | None = None) -> None:
         super().__init__()
         self.net = net.eval().requires_grad_(False)
+        self.stats = stats.to(next(net.parameters()).device) if stats is not None else None
         self._identity = f"classifier-mnist-{tag}"
 
     @property
@@ -87,10 +148,19 @@ class MnistClassifierExtractor(FeatureExtractor):
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False,
                               antialias=x.shape[-1] > INPUT_SIZE)
         feats = self.net.features(x)
-        digits = self.net.head(feats).argmax(dim=1)
-        return {"features": feats.reshape(n, c * feats.shape[1]).float(), "digits": digits.reshape(n, c)}
+        logits = self.net.head(feats).float()
+        digits = logits.argmax(dim=1)
+        confidence = logits.softmax(dim=1).amax(dim=1)
+        out = {"features": feats.reshape(n, c * feats.shape[1]).float(), "digits": digits.reshape(n, c),
+               "confidence": confidence.reshape(n, c)}
+        if self.stats is not None:
+            out["digit_distance"] = self.stats(feats, digits).reshape(n, c)
+        return out
 
 
-def build_classifier_mnist(weights: str | os.PathLike | None = None) -> MnistClassifierExtractor:
+def build_classifier_mnist(weights: str | os.PathLike | None = None,
+                           stats: str | os.PathLike | None = None) -> MnistClassifierExtractor:
+    """Shipped weights come with their shipped digit statistics; other weights need their own `stats` file."""
     tag = "shipped" if weights is None else Path(weights).stem
-    return MnistClassifierExtractor(load_classifier(weights), tag)
+    digit_stats = load_digit_stats(stats) if stats is not None or weights is None else None
+    return MnistClassifierExtractor(load_classifier(weights), tag, digit_stats)

@@ -1,0 +1,71 @@
+"""The time-to-quality levers of the CPU recipe: lazy R1/R2, the D/G learning-rate ratio, the tuned tiny preset."""
+
+import pytest
+import torch
+from helpers import tiny_dataset, tiny_train_config
+
+from ganforge.training import Trainer, get_preset
+from ganforge.training.overrides import ConfigError, apply_overrides
+
+
+def _one_d_step(tmp_path, name: str, **loss) -> tuple[Trainer, dict]:
+    cfg = tiny_train_config(str(tmp_path / name))
+    cfg.schedule.burnin_kimg = 0.0  # constant gamma, so runs differ only in how the penalty is applied
+    for k, v in loss.items():
+        setattr(cfg.loss, k, v)
+    t = Trainer(cfg, dataset=tiny_dataset(32))
+    return t, t.train_step()
+
+
+def test_lazy_penalty_runs_every_kth_step_weighted_by_k(tmp_path):
+    """r_every=k: the penalty on steps 0, k, 2k, ... with gamma x k (StyleGAN2 Sec. 3.5); none in between."""
+    lazy, terms = _one_d_step(tmp_path, "lazy", r_every=3)
+    assert "R1" in terms and "R2" in terms and terms["regularised"] == 1.0
+    steps = [lazy.train_step() for _ in range(5)]  # steps 1..5
+    assert [t["regularised"] for t in steps] == [0.0, 0.0, 1.0, 0.0, 0.0]
+    assert steps[0]["R1"] == terms["R1"] and steps[2]["R1"] != terms["R1"]  # lazy steps log the last value
+
+    # step 0 of r_every=3 equals an every-step run whose gamma is 3x larger: the same D gradient (D's .grad
+    # still holds it after the step; the G step does not touch D's gradients)
+    lazy, _ = _one_d_step(tmp_path, "lazy2", r_every=3)
+    eager_cfg = tiny_train_config(str(tmp_path / "eager"))
+    eager_cfg.schedule.burnin_kimg = 0.0
+    eager_cfg.schedule.gamma_end *= 3
+    eager_cfg.loss.r_every = 1
+    eager = Trainer(eager_cfg, dataset=tiny_dataset(32))
+    eager.train_step()
+    for a, b in zip(lazy.D.parameters(), eager.D.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-8)
+    unscaled_cfg = tiny_train_config(str(tmp_path / "unscaled"))
+    unscaled_cfg.schedule.burnin_kimg = 0.0
+    unscaled_cfg.loss.r_every = 1
+    unscaled = Trainer(unscaled_cfg, dataset=tiny_dataset(32))
+    unscaled.train_step()
+    assert any(not torch.allclose(a.grad, b.grad, rtol=1e-3) for a, b in zip(lazy.D.parameters(),
+                                                                             unscaled.D.parameters()))
+
+
+def test_lazy_penalty_rejects_zero(tmp_path):
+    with pytest.raises(ConfigError, match="r_every"):
+        apply_overrides(get_preset("tiny"), ["loss.r_every=0"])
+
+
+def test_d_lr_ratio_scales_only_the_discriminator(tmp_path):
+    cfg = tiny_train_config(str(tmp_path / "r"))
+    cfg.schedule.d_lr_ratio = 4.0
+    t = Trainer(cfg, dataset=tiny_dataset(16))
+    hp = t._set_hparams()
+    assert t.opt_G.param_groups[0]["lr"] == pytest.approx(hp["lr"])
+    assert t.opt_D.param_groups[0]["lr"] == pytest.approx(4.0 * hp["lr"])
+
+
+def test_tiny_preset_is_the_measured_cpu_recipe():
+    """The demo preset keeps the levers docs/time_to_quality.md measured; a silent edit would void the curve."""
+    cfg = get_preset("tiny")
+    assert cfg.data == "mnist5k" and cfg.loss.name == "rpgan" and cfg.loss.r1 and cfg.loss.r2
+    assert cfg.loss.r_every == 4 and cfg.net.mbstd_group == 4 and cfg.batch_size % cfg.net.mbstd_group == 0
+    assert cfg.net.widths == [64, 64, 32, 16] and cfg.schedule.lr_start == cfg.schedule.lr_end == 2e-3
+    # the R3GAN Table 7 presets stay faithful to the paper: no lazy penalty, no minibatch-std, lr 2e-4
+    for name in ("stacked-mnist", "cifar10", "ffhq256", "imagenet32"):
+        paper = get_preset(name)
+        assert paper.loss.r_every == 1 and paper.net.mbstd_group == 0 and paper.schedule.lr_start == 2e-4
