@@ -35,7 +35,8 @@ from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import update_from_dict
 from ganforge.training.presets import get_preset
 from ganforge.training.schedules import ema_beta
-from ganforge.training.trainer import check_data_matches, resolve_device
+from ganforge.training.trainer import resolve_device
+from ganforge.training.validate import check_data_matches
 from ganforge.utils.grid import save_grid
 
 METHOD_CLASSES: dict[str, type[DistillMethod]] = {"sdakd": SDAKDMethod, "nickel-dime": NickelDimeMethod,

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ganforge.augment import build_augment, build_controller
-from ganforge.data import BatchSampler, DatasetError, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
 from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
 from ganforge.networks import make_networks
@@ -31,7 +31,7 @@ from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, ema_beta
 from ganforge.training.speed import as_input, compiled, to_channels_last
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
-from ganforge.training.validate import validate_config
+from ganforge.training.validate import check_data_matches, check_metrics, validate_config
 from ganforge.utils.grid import save_grid
 from ganforge.utils.perf import native_bf16, tune_allocator
 
@@ -44,32 +44,13 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-def check_data_matches(cfg: TrainConfig, data: ImageDataset) -> ImageDataset:
-    """Adopt channels/classes from the data; a resolution mismatch fails with the values to change."""
-    if data.resolution != cfg.net.resolution:
-        stages = data.resolution.bit_length() - 2
-        raise DatasetError(
-            f"preset '{cfg.preset}' builds {cfg.net.resolution}x{cfg.net.resolution} images but '{cfg.data}' is "
-            f"{data.resolution}x{data.resolution}. Use a preset of that resolution, or set net.widths, net.blocks "
-            f"and net.cardinalities to {stages} entries each (4x4 up to {data.resolution}x{data.resolution}), "
-            f"or resize the data (--resolution {cfg.net.resolution}).")
-    if cfg.conditional and data.labels is None:
-        raise DatasetError(f"conditional=true but '{cfg.data}' has no labels; add a dataset.json or class "
-                           "sub-folders, or set conditional=false")
-    cfg.net.img_channels = data.channels
-    cfg.net.num_classes = data.num_classes if cfg.conditional else 0
-    if not cfg.conditional and data.labels is not None:
-        data = ImageDataset(data.images, None, 0, data.name, data.source, data.skipped)
-    return data
-
-
 class Trainer:
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
     def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False,
                  overwrite: bool = False):
         validate_config(cfg)  # also catches values set on the object after it was built
-        _check_metrics(cfg)
+        check_metrics(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.out)
         self.device = resolve_device(cfg.device)
@@ -398,21 +379,6 @@ class Trainer:
             print(f"stopped at {self.cur_nimg / 1000:.1f} kimg; checkpoint written. Continue with: "
                   f"ganforge train --resume {self.run_dir}")
         return self.run_dir
-
-
-def _check_metrics(cfg: TrainConfig) -> None:
-    """Metric names and best_metric are checked before training starts, not at the first evaluation hours later."""
-    if not cfg.metrics and not cfg.best_metric:
-        return
-    from ganforge.metrics import result_keys
-
-    try:
-        keys = result_keys(cfg.metrics) if cfg.metrics else []
-    except ValueError as e:
-        raise ConfigError(f"metrics: {e}") from None
-    if cfg.best_metric and cfg.best_metric not in keys:
-        raise ConfigError(f"best_metric '{cfg.best_metric}' is not a result of metrics={cfg.metrics}; "
-                          f"choose one of {keys or 'nothing (set metrics=... first)'}")
 
 
 def _max_rss_mb() -> float:

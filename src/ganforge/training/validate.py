@@ -1,5 +1,6 @@
 """Config validation driven by type hints plus one table of ranges, so every field (also ones added later) is
-checked when the config is built and again after key=value overrides, resume configs or attribute changes."""
+checked when the config is built and again after key=value overrides, resume configs or attribute changes; plus
+the checks of a config against its data and its metric names that must pass before training starts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ganforge.data import DatasetError, ImageDataset
 from ganforge.limits import hint, limit
 from ganforge.training.overrides import ConfigError, coerce
 
@@ -142,3 +144,37 @@ def validate_config(cfg: Any, prefix: str = "", run_post_init: bool = True) -> A
             name = prefix.rstrip(".") or type(cfg).__name__
             raise ConfigError(str(e) if str(e).startswith(f"{name}.") else f"{name}: {e}") from None
     return cfg
+
+
+def check_data_matches(cfg: Any, data: ImageDataset) -> ImageDataset:
+    """Adopt channels/classes from the data; a resolution mismatch fails with the values to change."""
+    if data.resolution != cfg.net.resolution:
+        stages = data.resolution.bit_length() - 2
+        raise DatasetError(
+            f"preset '{cfg.preset}' builds {cfg.net.resolution}x{cfg.net.resolution} images but '{cfg.data}' is "
+            f"{data.resolution}x{data.resolution}. Use a preset of that resolution, or set net.widths, net.blocks "
+            f"and net.cardinalities to {stages} entries each (4x4 up to {data.resolution}x{data.resolution}), "
+            f"or resize the data (--resolution {cfg.net.resolution}).")
+    if cfg.conditional and data.labels is None:
+        raise DatasetError(f"conditional=true but '{cfg.data}' has no labels; add a dataset.json or class "
+                           "sub-folders, or set conditional=false")
+    cfg.net.img_channels = data.channels
+    cfg.net.num_classes = data.num_classes if cfg.conditional else 0
+    if not cfg.conditional and data.labels is not None:
+        data = ImageDataset(data.images, None, 0, data.name, data.source, data.skipped)
+    return data
+
+
+def check_metrics(cfg: Any) -> None:
+    """Metric names and best_metric are checked before training starts, not at the first evaluation hours later."""
+    if not cfg.metrics and not cfg.best_metric:
+        return
+    from ganforge.metrics import result_keys
+
+    try:
+        keys = result_keys(cfg.metrics) if cfg.metrics else []
+    except ValueError as e:
+        raise ConfigError(f"metrics: {e}") from None
+    if cfg.best_metric and cfg.best_metric not in keys:
+        raise ConfigError(f"best_metric '{cfg.best_metric}' is not a result of metrics={cfg.metrics}; "
+                          f"choose one of {keys or 'nothing (set metrics=... first)'}")
