@@ -4,8 +4,8 @@ GFLOP/s, and the speed-up of each configuration against a baseline measured in t
 Each configuration runs in its own process (allocator settings and torch.compile caches are per process). Usage:
     python benchmarks/train_step.py                       # tiny and small, fp32 and bf16, allocator on/off
     python benchmarks/train_step.py --presets tiny --steps 10 --batch 32
-    python benchmarks/train_step.py --precisions fp32 --config base="preset=tiny" \\
-        --config cl="preset=tiny channels_last=true" --config compile="preset=tiny compile=true"
+    python benchmarks/train_step.py --precisions fp32 --config nchw="preset=tiny channels_last=false" \\
+        --config tiny="preset=tiny" --config compile="preset=tiny channels_last=false compile=true"
 A --config NAME="k=v ..." is a preset (preset=..., default tiny) plus ganforge key=value overrides, and optionally
 threads=N (torch threads in that process); the first --config is the baseline of the speed-up column.
 """

@@ -182,7 +182,7 @@ def main_experiment() -> None:
                         f"snapshot_every_kimg={args.student_kimg}"]
             else:
                 argv = ["compress", "--teacher", str(teacher), "--method", method, "--fraction", f"{c:g}", "--out",
-                        str(run), "--kimg", str(args.student_kimg), *select]
+                        str(run), "--kimg", str(args.student_kimg), "--overwrite", *select]  # redo an unfinished run
                 if method == "nickel-dime":
                     argv += ['nickel.embeddings=["alexnet:20"]', "nickel.embed_size=64",
                              f"nickel.teacher_stats={stats}", f"nickel.stats_num={args.stats_num}"]

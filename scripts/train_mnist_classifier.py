@@ -2,7 +2,8 @@
 
 Reproducible: fixed seeds, a fixed 4,000 / 1,000 train / test split of mnist5k, single-threaded-safe ops.
 Writes src/ganforge/assets/classifier_mnist.safetensors and classifier_mnist.json (accuracies, command), plus
-classifier_mnist_stats.safetensors: the real-digit feature statistics behind the `confident` metric's range check.
+classifier_mnist_stats.safetensors: the real-digit feature statistics behind the `confident` metric's range check
+and the softmax temperature that calibrates its confidence.
 Usage: python scripts/train_mnist_classifier.py [--epochs 12] [--out-dir src/ganforge/assets]
        python scripts/train_mnist_classifier.py --stats-only  (refit the statistics for the existing weights)
 """
@@ -27,6 +28,7 @@ from ganforge.metrics.features.classifier_mnist import (
     RIDGE,
     MnistClassifier,
     fit_digit_stats,
+    fit_temperature,
     load_classifier,
 )
 
@@ -59,23 +61,29 @@ def accuracy(net: MnistClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
 
 @torch.no_grad()
 def write_digit_stats(net: MnistClassifier, xtr: torch.Tensor, ytr: torch.Tensor, xte: torch.Tensor,
-                      out: Path) -> dict:
-    """Fit DigitStats on the training digits, write them next to the weights; report the held-out real rates."""
+                      yte: torch.Tensor, out: Path) -> dict:
+    """Fit DigitStats on the training digits and the softmax temperature on the held-out ones (the training
+    digits' logits are over-fitted), write them next to the weights; report the held-out real rates."""
     net.eval()
 
     def embed(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         feats = torch.cat([net.features(b) for b in x.split(500)])
         logits = net.head(feats)
-        return feats, logits.argmax(1), logits.softmax(1).amax(1)
+        return feats, logits
 
-    ftr, ptr, _ = embed(xtr)
-    stats = fit_digit_stats(ftr, ytr, ptr)
+    ftr, ltr = embed(xtr)
+    stats = fit_digit_stats(ftr, ytr, ltr.argmax(1))
+    fte, lte = embed(xte)
+    stats.temperature.fill_(fit_temperature(lte, yte))
     path = out / "classifier_mnist_stats.safetensors"
     save_file(stats.state(), str(path))
-    fte, pte, cte = embed(xte)
+    pte, cte = lte.argmax(1), (lte / stats.temperature).softmax(1).amax(1)
     in_range = stats(fte, pte) <= 1
     return {"file": path.name, "quantile": OOD_QUANTILE, "ridge": RIDGE,
             "threshold_squared_mahalanobis": round(float(stats.threshold), 2),
+            "temperature": round(float(stats.temperature), 4),
+            "test_nll_uncalibrated": round(float(F.cross_entropy(lte, yte)), 4),
+            "test_nll_calibrated": round(float(F.cross_entropy(lte / stats.temperature, yte)), 4),
             "test_in_range_rate": round(float(in_range.float().mean()), 4),
             "test_confident_rate": round(float((in_range & (cte >= 0.9)).float().mean()), 4),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
@@ -103,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         info_path = out / "classifier_mnist.json"
         info = json.loads(info_path.read_text())
         info["digit_stats"] = {**write_digit_stats(load_classifier(out / "classifier_mnist.safetensors"), xtr, ytr,
-                                                   xte, out), "command": command}
+                                                   xte, yte, out), "command": command}
         info_path.write_text(json.dumps(info, indent=2) + "\n")
         print(json.dumps(info["digit_stats"], indent=2))
         return 0
@@ -148,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "command": command,
-        "digit_stats": {**write_digit_stats(net, xtr, ytr, xte, out), "command": command},
+        "digit_stats": {**write_digit_stats(net, xtr, ytr, xte, yte, out), "command": command},
     }
     (out / "classifier_mnist.json").write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))

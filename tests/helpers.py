@@ -28,6 +28,7 @@ def tiny_train_config(out: str, **kw) -> TrainConfig:
     cfg.out, cfg.batch_size, cfg.kimg = out, 8, 0.032
     cfg.log_every_kimg, cfg.snapshot_every_kimg, cfg.grid_size = 0.008, 1000.0, 4
     cfg.schedule.burnin_kimg = 0.1
+    cfg.channels_last = False  # the tiny preset's NHWC only pays off at its real widths
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg

@@ -15,6 +15,8 @@ DEFAULTS: dict[str, int] = {
     "MAX_SEEDS": 1_000_000,  # seeds of one `ganforge generate` call
     "MAX_GRID_IMAGES": 4096,  # images in one grid PNG
     "MAX_PARAMS": 2_000_000_000,  # parameters of a network built from a file's metadata
+    "MAX_SAMPLE_BYTES": 16 * 2**30,  # float32 samples and latents `analyze`/`distill`/`report` hold at once
+    "MAX_SIM_STEPS": 1_000_000,  # states of one `ganforge dirac` simulation (10 per time unit in ode mode)
 }
 
 

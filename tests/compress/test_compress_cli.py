@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from helpers import tiny_train_config
+from helpers import tiny_dataset, tiny_train_config
 
 from ganforge.cli.main import main
 from ganforge.compress.config import CompressConfig
@@ -12,6 +12,7 @@ from ganforge.compress.runner import CompressRunner
 from ganforge.training import Trainer, get_preset
 from ganforge.training.checkpoint import list_checkpoints, read_state, read_tensors
 from ganforge.training.load import load_generator
+from ganforge.training.overrides import ConfigError
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,8 @@ def test_compress_each_method_then_use_the_run_like_any_other(teacher, tmp_path,
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["stage"] for m in metrics] == (["stage2", "stage3"] if method == "sdakd" else [method])
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[0]["arm"] == method
+    records = records[1:]
     assert records[-1]["kimg"] == pytest.approx(0.032)
     key = {"sdakd": "L_MLP", "nickel-dime": "L_NICKEL", "kd": "L1"}[method]
     assert all(r[key] == r[key] for r in records)  # logged and finite
@@ -97,3 +100,62 @@ def test_bad_configs_fail_with_a_message(teacher, tmp_path, capsys):
     assert "fraction" in capsys.readouterr().err
     assert main(["compress", "--teacher", str(teacher), "--out", str(tmp_path), "sup.lpipz=0"]) == 2
     assert main(["compress", "--teacher", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
+
+
+def test_sdakd_starts_from_random_students_and_teacher_init_is_its_own_arm(teacher, tmp_path):
+    from ganforge.compress.student import make_student
+
+    runners = {}
+    for init in ("auto", "teacher"):
+        cfg = CompressConfig(method="sdakd", teacher=str(teacher), fraction=0.5, out=str(tmp_path / init),
+                             kimg=0.008, batch_size=8, init=init, eval_metric="none")
+        cfg.sup.lpips = 0.0
+        runners[init] = CompressRunner(cfg)
+    inherited = make_student(runners["auto"].G_T, 0.5, "teacher").state_dict()
+    for init, runner in runners.items():
+        same = all(torch.equal(v, inherited[k]) for k, v in runner.G_S.state_dict().items())
+        assert same == (init == "teacher")
+    assert (runners["auto"].cfg.init, runners["auto"].arm) == ("random", "sdakd")  # SDAKD Sec. 3.3
+    assert runners["teacher"].arm == "sdakd+teacher-init"
+    run = runners["teacher"].train()
+    meta = json.loads((run / "compress.json").read_text())
+    assert meta["init"] == "teacher" and meta["eval_metric"] == ""
+    assert read_state(list_checkpoints(run)[-1])["arm"] == "sdakd+teacher-init"
+    from safetensors import safe_open
+
+    with safe_open(str(run / "generator.safetensors"), framework="pt") as f:
+        assert f.metadata()["arm"] == "sdakd+teacher-init"
+    start = json.loads((run / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["arm"] == "sdakd+teacher-init"
+
+
+def test_model_selection_is_on_when_the_data_suit_the_digit_classifier(teacher, tmp_path):
+    from ganforge.compress.selection import AUTO_METRIC, resolve_eval_metric
+    from ganforge.data import load_dataset
+
+    mnist = load_dataset("mnist5k")
+    assert resolve_eval_metric("auto", mnist)[0] == AUTO_METRIC
+    assert resolve_eval_metric("none", mnist)[0] == "" and resolve_eval_metric("", mnist)[0] == ""
+    assert resolve_eval_metric("kid", mnist)[0] == "kid"
+    for other in (load_dataset("digits"), tiny_dataset(64)):  # sklearn's 8x8 digits upscaled, noise
+        metric, why = resolve_eval_metric("auto", other)
+        assert metric == "" and "no usable feature extractor" in why
+    cfg = CompressConfig(method="kd", teacher=str(teacher), fraction=0.5, out=str(tmp_path / "kd"), kimg=0.008,
+                         batch_size=8, eval_metric="nonsense")
+    with pytest.raises(ConfigError, match="eval_metric"):
+        CompressRunner(cfg)
+
+
+def test_a_used_out_directory_names_the_flags_compress_has(teacher, tmp_path, capsys):
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "log.jsonl").write_text("{}\n")
+    argv = ["compress", "--teacher", str(teacher), "--method", "kd", "--fraction", "0.5", "--out", str(out),
+            "--kimg", "0.008", "--batch-size", "8", "sup.lpips=0", "eval_metric=none"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "--resume" not in err and err.count("\n") == 1
+    assert main([*argv, "--overwrite"]) == 0
+    assert json.loads((out / "log.jsonl").read_text().splitlines()[0])["event"] == "start"
+    assert main(["compress", "--method", "kd", "--out", str(out), "--data", "digits"]) == 2  # stage 1 would reuse it
+    assert "--overwrite" in capsys.readouterr().err and not (out / "teacher").exists()

@@ -17,7 +17,7 @@ from ganforge.compress.nickel_dime import (
     nickel_loss,
     parse_embeddings,
 )
-from ganforge.compress.sdakd import SDAKDMethod, probability_matching_loss
+from ganforge.compress.sdakd import SDAKDMethod, critic_matching
 from ganforge.compress.student import make_student
 from ganforge.networks import Discriminator, Generator
 from ganforge.perceptual import LPIPS
@@ -45,16 +45,21 @@ def test_mlp_maps_student_width_to_teacher_width_and_only_trains_student_side():
         mlp_distill_loss(mlp, f_t[-1], f_t[-1])
 
 
-def test_probability_matching_trains_the_student_critic_only():
+@pytest.mark.parametrize("mode", ["centred", "sigmoid"])
+def test_critic_matching_trains_the_student_critic_only(mode):
     D_T = randomize(Discriminator(teacher_net()), 2, 0.1).requires_grad_(True)
     D_S = make_student(D_T, 0.5).requires_grad_(True)
     x = torch.randn(6, 1, 32, 32)
-    loss = probability_matching_loss(D_S, D_T, x, None)
-    expected = ((torch.sigmoid(D_S(x)) - torch.sigmoid(D_T(x))) ** 2).mean()
+    loss, terms = critic_matching(D_S, D_T, x, None, mode)
+    s, t = D_S(x), D_T(x)
+    expected = (((s - s.mean()) - (t - t.mean())) ** 2 if mode == "centred"
+                else (torch.sigmoid(s) - torch.sigmoid(t)) ** 2).mean()
     assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert set(terms) == {"L_D_match", "D_match_corr", "D_match_sign"}
     loss.backward()
     assert any(grads(D_S)) and not any(grads(D_T))
-    assert float(probability_matching_loss(D_T, D_T, x, None).detach()) == 0.0
+    same, terms = critic_matching(D_T, D_T, x, None, mode)
+    assert float(same.detach()) == 0.0 and terms["D_match_corr"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.25])
@@ -88,12 +93,14 @@ def test_dime_losses_reach_the_student_only(embed_name):
     z = torch.randn(4, 8)
     x_t, x_s = G_T(z), G_S(z)
     paired = dime_paired_loss(phi, x_s, x_t)
-    assert float(paired.detach()) == pytest.approx(float((phi(x_s) - phi(x_t)).abs().mean().detach()), rel=1e-5)
+    expected = (phi(x_s) - phi(x_t)).abs().sum(1).mean()  # Eq. 1: L1 norm over dimensions, mean over z
+    assert float(paired.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
     f = phi(x_s).detach()
     own = {"mean": f.mean(0), "m2": f.square().mean(0)}
     assert float(dime_global_loss(phi, x_s, own).detach()) == pytest.approx(0.0, abs=1e-6)
     shifted = {"mean": own["mean"] + 0.5, "m2": own["m2"]}
-    assert float(dime_global_loss(phi, x_s, shifted).detach()) == pytest.approx(0.5, rel=1e-4)
+    dims = f.shape[1]  # summed over the embedding dimensions, like Eq. 1
+    assert float(dime_global_loss(phi, x_s, shifted).detach()) == pytest.approx(0.5 * dims, rel=1e-4)
     (paired + dime_global_loss(phi, x_s, shifted)).backward()
     assert any(grads(G_S)) and not any(grads(G_T))
     assert all(p.grad is None for p in phi.parameters())
@@ -118,7 +125,8 @@ def test_sdakd_stages_update_the_right_networks(tmp_path):
     method = SDAKDMethod(setup)
     assert [name for name, _ in method.stages()] == ["stage2", "stage3"]
     nets = {"G_T": setup.G_T, "D_T": setup.D_T, "G_S": setup.G_S, "D_S": setup.D_S, "mlp": method.mlp}
-    for stage, logged in (("stage2", {"L_D_match", "L_MLP", "L1"}), ("stage3", {"L_adv", "R1", "R2", "L_MLP"})):
+    stage2 = {"L_D_match", "D_match_corr", "D_match_sign", "L_MLP", "L1"}
+    for stage, logged in (("stage2", stage2), ("stage3", {"L_adv", "R1", "R2", "L_MLP"})):
         before = {k: snapshot(m) for k, m in nets.items()}
         terms = method.step(stage, *batch(setup))
         assert logged <= set(terms)
@@ -127,12 +135,12 @@ def test_sdakd_stages_update_the_right_networks(tmp_path):
 
 
 @pytest.mark.parametrize("train_teacher_d", [True, False])
-@pytest.mark.parametrize("mode", ["global", "paired"])
+@pytest.mark.parametrize("mode", ["global-moments-ext", "paired"])
 def test_nickel_dime_step_updates_the_right_networks(tmp_path, embed_name, train_teacher_d, mode):
     setup = make_setup(tmp_path, "nickel-dime", nickel__embeddings=[f"{embed_name}:20"], nickel__stats_num=8,
                        nickel__train_teacher_d=train_teacher_d, nickel__dime_mode=mode)
     method = NickelDimeMethod(setup)
-    assert (tmp_path / "teacher_stats.safetensors").exists() == (mode == "global")
+    assert (tmp_path / "teacher_stats.safetensors").exists() == (mode == "global-moments-ext")
     nets = {"G_T": setup.G_T, "D_T": setup.D_T, "G_S": setup.G_S, "D_S": setup.D_S, "proj": method.projector}
     before = {k: snapshot(m) for k, m in nets.items()}
     terms = method.step("nickel-dime", *batch(setup))

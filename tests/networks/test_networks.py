@@ -34,11 +34,11 @@ def test_preset_shapes(preset):
     cfg = get_preset(preset).net
     cfg.num_classes = CLASSES.get(preset, 0)
     G, D = make_networks(cfg)
-    z = torch.randn(1, cfg.z_dim)
+    z = torch.randn(cfg.pack, cfg.z_dim)  # a packing D (PacGAN) judges `pack` images at once
     c = torch.tensor([cfg.num_classes - 1]) if cfg.num_classes else None
     with torch.no_grad():
         img = G(z, c)
-        assert img.shape == (1, 3, cfg.resolution, cfg.resolution)
+        assert img.shape == (cfg.pack, 3, cfg.resolution, cfg.resolution)
         assert D(img, c).shape == (1,)
 
 

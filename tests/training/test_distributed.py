@@ -12,6 +12,7 @@ from ganforge import load_generator
 
 ARGS = ["--data", "digits", "--batch-size", "8", "--seed", "3", "data_size=64", "net.widths=[16,16,16,16]",
         "net.blocks=[1,1,1,1]", "net.cardinalities=[2,2,2,2]", "net.z_dim=8", "grid_size=4",
+        "net.pack=1",  # 4 images per process: packs of 4 would change minibatch-std's groups with the process count
         "log_every_kimg=0.008", "snapshot_every_kimg=1", "schedule.ema_halflife_kimg_end=0.02",
         "schedule.burnin_kimg=0.05", "metrics=fid@classifier-mnist,kid@classifier-mnist", "metrics_num=51",
         "metrics_every_kimg=0.016"]

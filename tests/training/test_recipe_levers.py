@@ -64,7 +64,8 @@ def test_tiny_preset_is_the_measured_cpu_recipe():
     cfg = get_preset("tiny")
     assert cfg.data == "mnist5k" and cfg.loss.name == "rpgan" and cfg.loss.r1 and cfg.loss.r2
     assert cfg.loss.r_every == 4 and cfg.net.mbstd_group == 4 and cfg.batch_size % cfg.net.mbstd_group == 0
-    assert cfg.net.widths == [64, 64, 32, 16] and cfg.schedule.lr_start == cfg.schedule.lr_end == 2e-3
+    assert cfg.net.widths == [64, 64, 32, 16] and cfg.channels_last and cfg.net.pack == 4
+    assert (cfg.schedule.lr_start, cfg.schedule.lr_end, cfg.schedule.burnin_kimg, cfg.kimg) == (2e-3, 2e-4, 120, 140)
     # the R3GAN Table 7 presets stay faithful to the paper: no lazy penalty, no minibatch-std, lr 2e-4
     for name in ("stacked-mnist", "cifar10", "ffhq256", "imagenet32"):
         paper = get_preset(name)

@@ -6,7 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
+from ganforge.cli.args import (
+    check_sample_memory,
+    device,
+    existing_path,
+    image_file,
+    json_file,
+    non_negative_int,
+    positive_int,
+    unit_fraction,
+)
 from ganforge.distill.trajectory import TRAJECTORY_DISTANCES
+from ganforge.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,40 +30,60 @@ def register(sub: argparse._SubParsersAction) -> None:
                          description="Average perceptual distance (and its std over latents) between the samples "
                                      "of fixed latents at consecutive checkpoints. Needs a run trained with "
                                      "keep_checkpoints=0 (keep all) and ~10 snapshots (snapshot_every_kimg).")
-    t.add_argument("run_dir")
-    t.add_argument("--num", type=int, default=480, help="fixed latents (paper: 480)")
-    t.add_argument("--start", type=float, default=0.2, help="first checkpoint at this fraction of the run")
+    t.add_argument("run_dir", type=existing_path)
+    t.add_argument("--num", type=positive_int, default=480, help="fixed latents (paper: 480; at least 2)")
+    t.add_argument("--start", type=unit_fraction, default=0.2, help="first checkpoint at this fraction of the run")
     t.add_argument("--distance", default="lpips-vgg", choices=TRAJECTORY_DISTANCES)
     t.add_argument("--live", action="store_true", help="use the trained generator G instead of G_ema")
-    t.add_argument("--json", help="write the result (with per-latent averages) here")
-    t.add_argument("--strip", help="write a Fig. 7-style PNG: latents closest to the mean, one column per checkpoint")
+    t.add_argument("--json", type=json_file, help="write the result (with per-latent averages) here")
+    t.add_argument("--strip", type=image_file,
+                   help="write a Fig. 7-style PNG: latents closest to the mean, one column per checkpoint")
     _common(t)
     t.set_defaults(func=run_trajectory)
 
     i = kinds.add_parser("interplay", help="G_ema samples ranked by L_SD(G, G_ema) and by D (SD-GAN Figs. 6, 8)",
                          description="Rank N samples by L_SD between G and G_ema and by the D logit of the G_ema "
                                      "sample; save the quadrant grid (top: large L_SD, right: high D).")
-    i.add_argument("run_dir", help="run directory (latest checkpoint) or checkpoint directory")
-    i.add_argument("--out", default="interplay.png", help="grid PNG")
-    i.add_argument("--num", type=int, default=2000, help="latents (paper: 10,000)")
-    i.add_argument("--band", type=int, help="samples per L_SD row before the D selection (default 2%% of --num)")
-    i.add_argument("--per-quadrant", type=int, default=4, dest="per_quadrant")
+    i.add_argument("run_dir", type=existing_path, help="run directory (latest checkpoint) or checkpoint directory")
+    i.add_argument("--out", type=image_file, default="interplay.png", help="grid PNG")
+    i.add_argument("--num", type=positive_int, default=2000, help="latents (paper: 10,000)")
+    i.add_argument("--band", type=positive_int,
+                   help="samples per L_SD row before the D selection (default 2%% of --num)")
+    i.add_argument("--per-quadrant", type=positive_int, default=4, dest="per_quadrant")
     i.add_argument("--distance", default="lpips-vgg", choices=TRAJECTORY_DISTANCES)
-    i.add_argument("--json", help="write L_SD / D values of the chosen samples and their correlation here")
+    i.add_argument("--json", type=json_file,
+                   help="write L_SD / D values of the chosen samples and their correlation here")
     _common(i)
     i.set_defaults(func=run_interplay)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents")
-    p.add_argument("--batch-size", type=int, default=64, dest="batch_size")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--weights", help="LPIPS backbone weights file or directory (else the standard search)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the latents")
+    p.add_argument("--batch-size", type=positive_int, default=64, dest="batch_size")
+    p.add_argument("--device", type=device, default="cpu")
+    p.add_argument("--weights", type=existing_path,
+                   help="LPIPS backbone weights file or directory (else the standard search)")
+
+
+def _check_memory(checkpoint: str | Path, flag: str, images: int, latents: int) -> None:
+    """Size of the samples the analysis holds, from the checkpoint's generator, before any is generated."""
+    from ganforge.training.load import load_generator
+
+    check_sample_memory(flag, load_generator(checkpoint), images, latents)
 
 
 def run_trajectory(args: argparse.Namespace) -> int:
-    from ganforge.distill.trajectory import save_evolution_strip, trajectory_variation, write_json
+    from ganforge.distill.trajectory import (
+        save_evolution_strip,
+        select_checkpoints,
+        trajectory_variation,
+        write_json,
+    )
 
+    if args.num < 2:
+        raise UserError(f"--num {args.num}: the spread over latents needs at least 2; use e.g. --num 480")
+    last = select_checkpoints(args.run_dir, args.start)[-1]
+    _check_memory(last, f"--num {args.num}", 2 * args.num, args.num)  # two checkpoints' samples at a time
     r = trajectory_variation(args.run_dir, num=args.num, start_fraction=args.start, distance=args.distance,
                              seed=args.seed, batch_size=args.batch_size, device=args.device, ema=not args.live,
                              weights=args.weights)
@@ -71,6 +102,11 @@ def run_trajectory(args: argparse.Namespace) -> int:
 def run_interplay(args: argparse.Namespace) -> int:
     from ganforge.distill.interplay import interplay, save_interplay_grid
 
+    band = args.band if args.band is not None else max(2 * args.per_quadrant, round(0.02 * args.num))
+    if not args.per_quadrant <= band <= args.num // 2:
+        raise UserError(f"--per-quadrant {args.per_quadrant}, --band {band}, --num {args.num}: need per-quadrant "
+                        "<= band <= num / 2; raise --num or lower --band / --per-quadrant")
+    _check_memory(args.run_dir, f"--num {args.num}", args.num, args.num)
     r = interplay(args.run_dir, num=args.num, band=args.band, per_quadrant=args.per_quadrant,
                   distance=args.distance, seed=args.seed, batch_size=args.batch_size, device=args.device,
                   weights=args.weights)

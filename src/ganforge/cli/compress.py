@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from ganforge.compress.config import METHODS, CompressConfig, to_dict, validate
+from ganforge.compress.config import DIME_MODES, INIT_CHOICES, METHODS, CompressConfig, arm_name, to_dict, validate
 from ganforge.training.overrides import ConfigError, apply_overrides
 
 
@@ -20,13 +20,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", choices=METHODS, default="sdakd")
     p.add_argument("--fraction", type=float, default=0.25, help="student width fraction C (e.g. 0.5, 0.25, 0.125)")
     p.add_argument("--out", required=True, help="student run directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in an --out directory that holds one (compression runs cannot be resumed); "
+                        "without --teacher this also retrains the stage-1 teacher in <out>/teacher")
     p.add_argument("--kimg", type=float, help="student training length, all stages together (default 10)")
     p.add_argument("--data", help="training data (default: the teacher's)")
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--seed", type=int)
     p.add_argument("--device")
-    p.add_argument("--init", choices=["teacher", "random"], help="student init (default: teacher channels)")
-    p.add_argument("--eval-metric", dest="eval_metric", help="model selection metric, e.g. fid@classifier-mnist")
+    p.add_argument("--init", choices=INIT_CHOICES,
+                   help="student init; auto (default): the method's paper's, i.e. random for sdakd (SDAKD Sec. 3.3), "
+                        "teacher channels for nickel-dime and kd. Another choice is labelled as its own arm, e.g. "
+                        "sdakd+teacher-init")
+    p.add_argument("--dime-mode", dest="dime_mode", choices=DIME_MODES,
+                   help="nickel-dime's DiME loss: paired = Eq. 1 for the same z; global-moments-ext (default) = a "
+                        "ganforge extension matching the teacher's precomputed embedding moments")
+    p.add_argument("--eval-metric", dest="eval_metric",
+                   help="model selection metric (SDAKD Sec. 4.2), e.g. fid@classifier-mnist; auto (default): "
+                        "fid@classifier-mnist when the data are digits in that classifier's range; none: no selection")
     p.add_argument("--teacher-preset", default="tiny", help="stage 1 preset when no --teacher is given")
     p.add_argument("--teacher-kimg", type=float, default=20.0, help="stage 1 length when no --teacher is given")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
@@ -42,6 +53,8 @@ def resolve_config(args: argparse.Namespace) -> CompressConfig:
             value = getattr(args, key, None)
             if value is not None:
                 setattr(cfg, key, value)
+        if getattr(args, "dime_mode", None) is not None:
+            cfg.nickel.dime_mode = args.dime_mode
         apply_overrides(cfg, args.overrides)
         validate(cfg)
     except ConfigError:
@@ -62,7 +75,7 @@ def train_teacher(args: argparse.Namespace, cfg: CompressConfig) -> str:
     if cfg.data:
         tcfg.data = cfg.data
     print(f"stage 1: training the teacher ({args.teacher_preset}, {tcfg.kimg} kimg) in {tcfg.out}")
-    return str(Trainer(tcfg).train())
+    return str(Trainer(tcfg, overwrite=args.overwrite).train())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,14 +83,17 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(to_dict(cfg), indent=1))
         return 0
-    from ganforge.compress.runner import CompressRunner
+    from ganforge.compress.runner import CompressRunner, claim_student_dir
 
+    lock = claim_student_dir(Path(cfg.out), cfg.teacher, args.overwrite)  # before stage 1 spends its time
     if not cfg.teacher:
         cfg.teacher = train_teacher(args, cfg)
-    runner = CompressRunner(cfg)
+    runner = CompressRunner(cfg, overwrite=args.overwrite)
+    lock.release()  # the runner holds its own claim (re-entrant in one process)
+    print(f"{arm_name(cfg)}: init {cfg.init}; model selection: {cfg.eval_metric or 'none'} ({runner.selection_note})")
     run_dir = runner.train()
     best = f"\n  selected:    {run_dir / 'best'} ({runner.best})" if runner.best else ""
-    print(f"student run: {run_dir} ({cfg.method}, C={cfg.fraction}, widths {runner.G_S.widths})\n"
+    print(f"student run: {run_dir} ({runner.arm}, C={cfg.fraction}, widths {runner.G_S.widths})\n"
           f"  generator:   {run_dir / 'generator.safetensors'}{best}\n"
           f"  report:      ganforge report {cfg.teacher} {run_dir}")
     return 0

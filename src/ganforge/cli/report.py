@@ -6,6 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
+from ganforge.cli.args import (
+    check_sample_memory,
+    existing_path,
+    int_range,
+    json_file,
+    non_negative_int,
+    positive_int,
+    positive_int_list,
+)
 from ganforge.compress.report import build_report, format_report, load_generators
 
 
@@ -13,15 +22,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="params, MACs, compression rate and CPU latency of generators vs a teacher",
                        description="Profile generators (run dirs, checkpoints or generator files). Ratios and "
                                    "speed-ups are relative to --teacher (default: the first CHECKPOINT).")
-    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT")
-    p.add_argument("--teacher", help="reference generator (added to the list if not in it)")
-    p.add_argument("--batch-sizes", default="1,32", help="latency batch sizes (default 1,32)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed forward passes first")
-    p.add_argument("--repeats", type=int, default=10, help="timed passes; the median is reported")
-    p.add_argument("--threads", type=int, help="torch CPU threads for the timing (default: torch's current)")
-    p.add_argument("--rounds", type=int, default=1, help="time the generators in turn this many times (shared CPUs)")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT", type=existing_path)
+    p.add_argument("--teacher", type=existing_path, help="reference generator (added to the list if not in it)")
+    p.add_argument("--batch-sizes", type=positive_int_list, default=(1, 32),
+                   help="latency batch sizes (default 1,32)")
+    p.add_argument("--warmup", type=non_negative_int, default=3, help="untimed forward passes first")
+    p.add_argument("--repeats", type=positive_int, default=10, help="timed passes; the median is reported")
+    p.add_argument("--threads", type=int_range(1, 1024),
+                   help="torch CPU threads for the timing (default: torch's current)")
+    p.add_argument("--rounds", type=positive_int, default=1,
+                   help="time the generators in turn this many times (shared CPUs)")
     p.add_argument("--no-stages", action="store_true", help="omit the per-stage table")
-    p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--json", type=json_file, help="also write the numbers here")
     p.set_defaults(func=run)
 
 
@@ -29,8 +41,10 @@ def run(args: argparse.Namespace) -> int:
     paths = list(args.checkpoints)
     if args.teacher and args.teacher not in paths:
         paths.insert(0, args.teacher)
-    batch_sizes = tuple(int(b) for b in str(args.batch_sizes).split(",") if b.strip())
-    rows = build_report(load_generators(paths), args.teacher, batch_sizes, args.warmup, args.repeats, args.threads,
+    generators = load_generators(paths)
+    for G in generators.values():
+        check_sample_memory(f"--batch-sizes {max(args.batch_sizes)}", G, max(args.batch_sizes))
+    rows = build_report(generators, args.teacher, args.batch_sizes, args.warmup, args.repeats, args.threads,
                         args.rounds)
     print(format_report(rows, stages=not args.no_stages))
     if args.json:

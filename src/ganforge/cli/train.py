@@ -9,13 +9,13 @@ from pathlib import Path
 
 from ganforge.cli.args import finite_float, non_negative_int, positive_int
 from ganforge.distill.self_distill import DISTANCES
-from ganforge.networks import NetworkConfig
 from ganforge.training import Trainer, get_preset
 from ganforge.training.config import TrainConfig, to_dict
+from ganforge.training.finetune import checkpoint_net, overridden_burnin, skip_burnin
 from ganforge.training.overrides import ConfigError, apply_overrides, update_from_dict
 
-# ~9 minutes of training on a 2-core AVX2 CPU; ends with digits (docs/time_to_quality.md)
-DEFAULT_DEMO = {"preset": "tiny", "data": "mnist5k", "out": "runs/demo", "kimg": 64.0}
+# ~8 minutes on a 2-core AVX2 CPU; ends with recognisable digits of every class (docs/time_to_quality.md)
+DEFAULT_DEMO = {"preset": "tiny", "data": "mnist5k", "out": "runs/demo", "kimg": 140.0}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="start a new run in a --out directory that holds an old run, deleting its checkpoints and logs")
     p.add_argument("--init-from", metavar="CHECKPOINT", dest="init_from",
                    help="initialise G, G_ema and D from a trained checkpoint (fine-tuning; the burn-in schedules "
-                        "start at their end values: schedule.burnin_kimg=0 unless overridden)")
+                        "start at their end values: schedule.burnin_kimg=0 and augment.burnin_kimg=0 unless "
+                        "overridden)")
     p.add_argument("--sd", action="store_true",
                    help="SD-GAN self-distillation: L_G += sd.alpha * L_SD(T(G(z)), T(G_ema(z))) (self_distill=true)")
     p.add_argument("--sd-distance", dest="sd_distance", choices=DISTANCES,
@@ -81,11 +82,10 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         cfg.sd.alpha = args.sd_alpha
     if args.init_from and not args.resume:
         if Path(args.init_from).exists():  # a missing one fails in Trainer.init_from, naming what it looked for
-            cfg.net = _checkpoint_net(args.init_from)  # the architecture comes from the checkpoint, not the preset
-        # fine-tuning continues with the end-of-schedule values the checkpoint was trained with (lr, gamma, beta2,
-        # EMA half-life); a restarted burn-in would start the EMA half-life at 0, making G_ema = G and L_SD = 0
-        cfg.schedule.burnin_kimg = 0.0
-    # schedule.burnin_kimg=... still overrides the line above; every value is validated again afterwards
+            cfg.net = checkpoint_net(args.init_from)  # the architecture comes from the checkpoint, not the preset
+        skip_burnin(cfg)  # what Trainer does too (training.finetune); shown here by --dry-run
+    # schedule.burnin_kimg=... / augment.burnin_kimg=... still override that (run() passes them on as keep_burnin);
+    # every value is validated again afterwards
     return apply_overrides(cfg, args.overrides)
 
 
@@ -103,17 +103,6 @@ def _saved_config(path: Path, flag: str) -> dict:
     return saved
 
 
-def _checkpoint_net(path: str) -> NetworkConfig:
-    """The network settings a checkpoint was trained with (fine-tuning keeps its architecture)."""
-    from ganforge.training.checkpoint import read_state
-    from ganforge.training.load import resolve_checkpoint
-
-    net = read_state(resolve_checkpoint(path)).get("config", {}).get("net")
-    if not isinstance(net, dict):
-        raise ConfigError(f"--init-from {path}: the checkpoint's state.json has no network config")
-    return update_from_dict(NetworkConfig(), net)
-
-
 def _bare(args: argparse.Namespace) -> bool:
     """`ganforge train` with nothing that picks a run: the embedded demo."""
     return not any(getattr(args, k) for k in ("preset", "data", "out", "kimg", "resume")) and not args.overrides
@@ -128,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(json.dumps(to_dict(cfg), indent=1))
         return 0
-    trainer = Trainer(cfg, resume=bool(args.resume), overwrite=args.overwrite)
+    trainer = Trainer(cfg, resume=bool(args.resume), overwrite=args.overwrite,
+                      keep_burnin=overridden_burnin(args.overrides))
     run_dir = trainer.train()
     if trainer.dist.is_main:
         grids = sorted((run_dir / "samples").glob("grid-*.png"))

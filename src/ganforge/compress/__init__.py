@@ -9,7 +9,7 @@ from ganforge.compress.nickel_dime import NickelProjector, dime_global_loss, dim
 from ganforge.compress.profile import analytic_macs, count_macs, count_params, measure_latency, profile_generator
 from ganforge.compress.report import build_report, format_report
 from ganforge.compress.runner import CompressRunner, load_teacher
-from ganforge.compress.sdakd import probability_matching_loss
+from ganforge.compress.sdakd import critic_matching, logit_agreement, logit_matching_loss
 from ganforge.compress.student import make_student, student_config, teacher_channel_init
 from ganforge.compress.teacher_stats import compute_teacher_stats, load_teacher_stats, teacher_stats_for
 from ganforge.compress.wavelet import haar_dwt, haar_dwt_multilevel, wavelet_loss
@@ -31,6 +31,7 @@ __all__ = [
     "compute_teacher_stats",
     "count_macs",
     "count_params",
+    "critic_matching",
     "dime_global_loss",
     "dime_paired_loss",
     "export_onnx",
@@ -42,12 +43,13 @@ __all__ = [
     "load_dino",
     "load_teacher",
     "load_teacher_stats",
+    "logit_agreement",
+    "logit_matching_loss",
     "make_student",
     "max_abs_difference",
     "measure_latency",
     "mlp_distill_loss",
     "nickel_loss",
-    "probability_matching_loss",
     "profile_generator",
     "run_onnx",
     "student_config",

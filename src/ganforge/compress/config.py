@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
-METHODS = ("sdakd", "nickel-dime", "kd")
+from ganforge.training.validate import validate_config
+
+Method = Literal["sdakd", "nickel-dime", "kd"]
+Init = Literal["auto", "teacher", "random"]
+Stage2Fakes = Literal["student", "teacher", "both"]
+DMatch = Literal["centred", "sigmoid"]
+DimeMode = Literal["global-moments-ext", "paired"]
+METHODS: tuple[str, ...] = get_args(Method)
+INIT_CHOICES: tuple[str, ...] = get_args(Init)
+DIME_MODES: tuple[str, ...] = get_args(DimeMode)
+# the student initialisation each method's paper uses: SDAKD Sec. 3.3 trains "randomly-initialized student
+# networks"; NICKEL & DiME (Sec. 4.1) and CAGC start from the teacher's pruned weights
+PAPER_INIT: dict[str, str] = {"sdakd": "random", "nickel-dime": "teacher", "kd": "teacher"}
 
 
 @dataclass
@@ -27,7 +40,11 @@ class SDAKDConfig:
     lambda1: float = 1.0  # L_MLP weight (Eq. 1, 3)
     lambda2: float = 0.1  # L_adv weight (Eq. 3)
     mlp_hidden: int | None = None  # hidden width of the feature MLP (default: the teacher's width)
-    stage2_fakes: str = "student"  # generated images D_S learns P_real on in stage 2: student | teacher | both
+    stage2_fakes: Stage2Fakes = "student"  # generated images D_S is matched on in stage 2
+    # stage 2's D_S target (Eq. 2): "centred" = L2 between D_S's and D_T's logits, each minus its batch mean
+    # (offset-free, as RpGAN logits are); "sigmoid" = the paper's L2 between sigmoid(logit)s, which saturates
+    # when the teacher's logits drift far from 0 (only sensible for a calibrated, non-relativistic D_T)
+    d_match: DMatch = "centred"
 
 
 @dataclass
@@ -35,7 +52,10 @@ class NickelDimeConfig:
     """NICKEL & DiME (Sec. 3): embedding distillation, teacher-G -> student-D feature matching, two critics."""
 
     embeddings: list[str] = field(default_factory=lambda: ["dino:20", "clip:15"])  # name:lambda (Eq. 3)
-    dime_mode: str = "global"  # global (authors' code: teacher statistics) | paired (Eq. 1, same z)
+    # paired: Eq. 1 as written, L1 between phi(G_T(z)) and phi(G_S(z)) for the same z. global-moments-ext: a
+    # ganforge extension reading Sec. 4.5's "global features" as the teacher's precomputed embedding mean and
+    # second moment, matched by the student's batch moments (the paper gives no formula for it)
+    dime_mode: DimeMode = "global-moments-ext"
     teacher_stats: str | None = None  # statistics file (default <out>/teacher_stats.safetensors, made if absent)
     stats_num: int = 20_000
     stats_batch_size: int = 256
@@ -59,10 +79,12 @@ class KDConfig:
 
 @dataclass
 class CompressConfig:
-    method: str = "sdakd"
+    method: Method = "sdakd"
     teacher: str = ""  # run dir / checkpoint dir of the teacher (G_ema is the teacher generator, D its critic)
     fraction: float = 0.25
-    init: str = "teacher"  # teacher (largest-L1 channels) | random
+    # auto: the method's paper (PAPER_INIT: random for sdakd, teacher for nickel-dime and kd); teacher: largest-L1
+    # channels of the teacher; a choice other than the paper's is reported as its own arm (arm_name)
+    init: Init = "auto"
     out: str = "runs/compress"
     data: str | None = None  # default: the teacher's training data
     data_size: int | None = None
@@ -80,7 +102,9 @@ class CompressConfig:
     snapshot_every_kimg: float = 5.0
     keep_checkpoints: int = 2
     grid_size: int = 16
-    eval_metric: str = ""  # model selection metric, e.g. "fid@classifier-mnist"; empty: no selection
+    # model selection metric (SDAKD Sec. 4.2), e.g. "fid@classifier-mnist"; "auto": FID on classifier-mnist when the
+    # data's real images lie in that classifier's range (compress.selection), else none; "" or "none": no selection
+    eval_metric: str = "auto"
     eval_every_kimg: float = 0.0  # 0: at the end of every stage only
     eval_num: int = 1000
     eval_seed: int = 12345  # validation latents, distinct from the test seed 0 of `ganforge evaluate`
@@ -95,18 +119,29 @@ class CompressConfig:
 
 
 def validate(cfg: CompressConfig) -> None:
-    """Errors that name the fix for values the dataclass types cannot rule out."""
-    if cfg.method not in METHODS:
-        raise ValueError(f"unknown method '{cfg.method}'; choose one of {', '.join(METHODS)}")
+    """Types and Literal choices of every field (training.validate), then the ranges the types cannot express."""
+    validate_config(cfg, run_post_init=False)
     if not 0 < cfg.fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {cfg.fraction}")
     if cfg.kimg < 0 or cfg.batch_size < 1:
         raise ValueError(f"kimg must be >= 0 and batch_size >= 1, got {cfg.kimg} and {cfg.batch_size}")
 
 
+def resolved_init(cfg: CompressConfig) -> str:
+    """"teacher" or "random": init, with "auto" meaning the method's paper's choice (PAPER_INIT)."""
+    return PAPER_INIT[cfg.method] if cfg.init == "auto" else cfg.init
+
+
+def arm_name(cfg: CompressConfig) -> str:
+    """The method's name, plus "+<init>-init" when the student initialisation departs from its paper's."""
+    init = resolved_init(cfg)
+    return cfg.method if init == PAPER_INIT[cfg.method] else f"{cfg.method}+{init}-init"
+
+
 def to_dict(cfg: CompressConfig) -> dict:
     return dataclasses.asdict(cfg)
 
 
-__all__ = ["METHODS", "CompressConfig", "KDConfig", "NickelDimeConfig", "SDAKDConfig", "SupConfig", "to_dict",
-           "validate"]
+__all__ = ["DIME_MODES", "INIT_CHOICES", "METHODS", "PAPER_INIT", "CompressConfig", "DMatch", "DimeMode", "Init",
+           "KDConfig", "Method", "NickelDimeConfig", "SDAKDConfig", "Stage2Fakes", "SupConfig", "arm_name",
+           "resolved_init", "to_dict", "validate"]

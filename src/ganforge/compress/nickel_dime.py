@@ -1,8 +1,11 @@
 """NICKEL & DiME (Yeo, Jang & Yoo, Sec. 3).
 
-DiME (Eq. 1): distillation through frozen embedding networks phi. `paired`: L1 between phi(G_T(z)) and
-phi(G_S(z)) for the same z. `global` (the authors' code): L1 between the batch mean / second moment of
-phi(G_S(z)) and the teacher's "global features" precomputed over many samples (Sec. 4.5).
+DiME (Eq. 1): distillation through frozen embedding networks phi. `paired` (Eq. 1 as written): the L1 norm,
+summed over the embedding dimensions and averaged over the batch, of phi(G_T(z)) - phi(G_S(z)) for the same z.
+`global-moments-ext` (a ganforge extension; Sec. 4.5 describes the teacher's "global features" in words only):
+the same summed L1 between the batch mean / second moment of phi(G_S(z)) and the teacher's mean / second moment
+precomputed over many samples. Both sum over dimensions, so lambda_dino = 20 and lambda_clip = 15 weigh the
+losses on the paper's scale whatever the embedding width.
 NICKEL (Eq. 2): feature maps of G_T at 1/4 of the output resolution are matched to the student discriminator's
 feature maps of the same resolution, computed on G_T's images and mapped to G_T's width by a learned 1x1
 projection f_i, with the Haar wavelet loss on the LH, HL and HH bands. It trains D_S (and f_i) only.
@@ -25,25 +28,25 @@ from ganforge.compress.common import (
     critic_loss,
     optimizer_step,
 )
+from ganforge.compress.config import DIME_MODES
 from ganforge.compress.embeddings import Embedder, build_embedder
-from ganforge.compress.teacher_stats import teacher_stats_for
+from ganforge.compress.teacher_stats import STATS_FILE, teacher_stats_for
 from ganforge.compress.wavelet import wavelet_loss
-
-DIME_MODES = ("global", "paired")
 
 
 def dime_paired_loss(phi: Embedder, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """E ||phi(G_T(z)) - phi(G_S(z))||_1 for the same z (NICKEL & DiME Eq. 1), mean over batch and dimensions."""
+    """E_z ||phi(G_T(z)) - phi(G_S(z))||_1 (NICKEL & DiME Eq. 1): summed over dimensions, mean over the batch."""
     with torch.no_grad():
         target = phi(teacher.detach())
-    return (phi(student) - target).abs().mean()
+    return (phi(student) - target).abs().sum(dim=1).mean()
 
 
 def dime_global_loss(phi: Embedder, student: torch.Tensor, stats: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Mean-abs distance of the batch mean and second moment of phi(G_S(z)) to the teacher's global features."""
+    """||E_batch phi(G_S(z)) - mu_T||_1 + ||E_batch phi(G_S(z))^2 - m2_T||_1 against the teacher's precomputed
+    moments (a ganforge reading of NICKEL & DiME Sec. 4.5; summed over dimensions like Eq. 1)."""
     f = phi(student).float()
     mean, m2 = stats["mean"].to(f.device, f.dtype), stats["m2"].to(f.device, f.dtype)
-    return (f.mean(0) - mean).abs().mean() + (f.square().mean(0) - m2).abs().mean()
+    return (f.mean(0) - mean).abs().sum() + (f.square().mean(0) - m2).abs().sum()
 
 
 def parse_embeddings(items: list[str]) -> list[tuple[str, float]]:
@@ -106,8 +109,8 @@ class NickelDimeMethod(DistillMethod):
             self.weights[name] = weight
         self.stats = {}
         self.stats_reused = False
-        if self.embedders and cfg.dime_mode == "global":
-            path = Path(cfg.teacher_stats) if cfg.teacher_stats else setup.run_dir / "teacher_stats.safetensors"
+        if self.embedders and cfg.dime_mode == "global-moments-ext":
+            path = Path(cfg.teacher_stats) if cfg.teacher_stats else setup.run_dir / STATS_FILE
             self.stats, self.stats_reused = teacher_stats_for(setup.G_T, self.embedders, path, cfg.stats_num,
                                                               cfg.stats_batch_size, setup.cfg.seed, setup.device)
         resolutions = cfg.nickel_resolutions or [setup.G_T.resolution // 4]

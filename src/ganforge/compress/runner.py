@@ -18,12 +18,13 @@ from torch import nn
 
 from ganforge.compress import config as ccfg
 from ganforge.compress.common import DistillMethod, DistillSetup
-from ganforge.compress.config import CompressConfig
+from ganforge.compress.config import CompressConfig, arm_name, resolved_init
 from ganforge.compress.kd import KDMethod
 from ganforge.compress.nickel_dime import NickelDimeMethod
 from ganforge.compress.sdakd import SDAKDMethod
-from ganforge.compress.student import INITS, make_student
-from ganforge.compress.teacher_stats import teacher_digest
+from ganforge.compress.selection import resolve_eval_metric
+from ganforge.compress.student import make_student
+from ganforge.compress.teacher_stats import STATS_FILE, teacher_digest
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
 from ganforge.losses import get_loss
 from ganforge.networks import Discriminator, Generator, NetworkConfig
@@ -32,8 +33,9 @@ from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.ema import update_ema
 from ganforge.training.load import load_discriminator, load_generator, resolve_checkpoint
 from ganforge.training.logger import RunLogger
-from ganforge.training.overrides import update_from_dict
+from ganforge.training.overrides import ConfigError, update_from_dict
 from ganforge.training.presets import get_preset
+from ganforge.training.rundir import RunDirError, RunLock, clear_run, run_contents
 from ganforge.training.schedules import ema_beta
 from ganforge.training.trainer import resolve_device
 from ganforge.training.validate import check_data_matches
@@ -62,16 +64,16 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[
 class CompressRunner:
     """`CompressRunner(cfg).train()` distils the teacher into a C-width student; returns the run directory."""
 
-    def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None):
+    def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None, overwrite: bool = False):
         ccfg.validate(cfg)
-        if cfg.init not in INITS:
-            raise ValueError(f"unknown init '{cfg.init}'; choose one of {INITS}")
         if not cfg.teacher:
             raise ValueError("no teacher checkpoint given (--teacher RUN_DIR)")
+        cfg.init = resolved_init(cfg)  # "auto" -> the method's paper's choice; compress.json records the result
         self.cfg = cfg
+        self.arm = arm_name(cfg)
         self.device = resolve_device(cfg.device)
         self.run_dir = Path(cfg.out)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_lock = claim_student_dir(self.run_dir, cfg.teacher, overwrite)
         torch.manual_seed(cfg.seed)
         self.G_T, self.D_T, self.teacher_cfg, self.teacher_ckpt = load_teacher(cfg.teacher, self.device)
         tcfg = copy.deepcopy(self.teacher_cfg)
@@ -87,6 +89,14 @@ class CompressRunner:
         if to_dict(tcfg)["net"] != net_before:
             raise ValueError(f"data '{tcfg.data}' does not match the teacher (channels/classes differ)")
 
+        cfg.eval_metric, self.selection_note = resolve_eval_metric(cfg.eval_metric, self.data)
+        if cfg.eval_metric:
+            from ganforge.metrics import result_keys
+
+            try:
+                result_keys(cfg.eval_metric)
+            except ValueError as e:
+                raise ConfigError(f"eval_metric: {e}") from None
         self.G_S = make_student(self.G_T, cfg.fraction, cfg.init).requires_grad_(True).train()
         self.D_S = make_student(self.D_T, cfg.fraction, cfg.init).requires_grad_(True).train()
         self.G_ema = copy.deepcopy(self.G_S).eval().requires_grad_(False)
@@ -107,6 +117,8 @@ class CompressRunner:
         (self.run_dir / "config.json").write_text(json.dumps(self.student_train_cfg, indent=1))
         (self.run_dir / "compress.json").write_text(json.dumps(ccfg.to_dict(cfg), indent=1))
         self.logger = RunLogger(self.run_dir)
+        self.logger.log({"event": "start", "kimg": 0.0, "arm": self.arm, "init": cfg.init,
+                         "eval_metric": cfg.eval_metric, "selection": self.selection_note})
 
     def _student_train_config(self, tcfg: TrainConfig) -> dict:
         """The teacher's TrainConfig with the student's net: what `ganforge train --init-from` would need."""
@@ -125,7 +137,7 @@ class CompressRunner:
         return {"G": self.G_S, "D": self.D_S, "G_ema": self.G_ema, **self.method.modules()}
 
     def _state(self, stage: str) -> dict:
-        return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": stage, "best": self.best,
+        return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": stage, "best": self.best, "arm": self.arm,
                 "config": self.student_train_cfg, "compress": ccfg.to_dict(self.cfg),
                 "teacher": {"checkpoint": str(self.teacher_ckpt), "digest": teacher_digest(self.G_T)}}
 
@@ -139,8 +151,8 @@ class CompressRunner:
 
     def save_generator(self) -> None:
         ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict_net(self.G_S.cfg),
-                            {"kimg": f"{self.cur_nimg / 1000:.3f}", "method": self.cfg.method,
-                             "fraction": str(self.cfg.fraction)})
+                            {"kimg": f"{self.cur_nimg / 1000:.3f}", "method": self.cfg.method, "arm": self.arm,
+                             "init": self.cfg.init, "fraction": str(self.cfg.fraction)})
 
     def save_grid(self) -> None:
         with torch.no_grad():
@@ -217,11 +229,38 @@ class CompressRunner:
         if not self.best:
             self.save_generator()
         self.logger.close()
+        self.run_lock.release()
         return self.run_dir
+
+
+def claim_student_dir(run_dir: Path, teacher: str, overwrite: bool) -> RunLock:
+    """Create and lock the student's run directory. A compression run cannot resume, so a directory holding an
+    earlier run is refused unless overwrite=True, which deletes that run's files (the teacher inside it and the
+    reusable teacher statistics stay)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file; give a directory (it is created if missing)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create run directory {run_dir} ({e.strerror or e}); choose another --out") from e
+    lock = RunLock(run_dir)
+    teacher_path = Path(teacher).resolve() if teacher else None
+    kept = {STATS_FILE} | {p.name for p in run_dir.iterdir()
+                           if teacher_path is not None and teacher_path.is_relative_to(p.resolve())}
+    old = [name for name in run_contents(run_dir) if name not in kept]
+    if old and not overwrite:
+        lock.release()
+        shown = ", ".join(old[:4]) + (", ..." if len(old) > 4 else "")
+        raise RunDirError(f"{run_dir} is not empty ({shown}); a compression run cannot be continued: replace it with "
+                          "--overwrite (deletes its checkpoints and logs), or choose another --out")
+    if old:
+        clear_run(run_dir)
+        (run_dir / "compress.json").unlink(missing_ok=True)
+    return lock
 
 
 def to_dict_net(net: NetworkConfig) -> dict:
     return dataclasses.asdict(net)
 
 
-__all__ = ["METHOD_CLASSES", "CompressRunner", "load_teacher", "teacher_config"]
+__all__ = ["METHOD_CLASSES", "CompressRunner", "claim_student_dir", "load_teacher", "teacher_config"]

@@ -1,13 +1,19 @@
 """SDAKD (Kaparinos & Mezaris, Sec. 3): a student discriminator, a supervised-only stage, MLP feature distillation.
 
-Stage 2 (supervised only): G_S minimises L_sup + lambda1 * L_MLP (Eq. 1); D_S learns to reproduce D_T's
-P_real = sigmoid(logit) on real and generated images by L2 (Eq. 2).
+Stage 2 (supervised only): G_S minimises L_sup + lambda1 * L_MLP (Eq. 1); D_S learns to reproduce D_T on real and
+generated images (Eq. 2). The paper matches P_real = sigmoid(logit) by L2; RpGAN logits have no fixed offset (the
+loss and R1/R2 only see differences), so a teacher whose logits sit far from 0 saturates the sigmoid and D_S learns
+nothing. By default (sdakd.d_match="centred") the L2 is between the logits, each centred on its own batch mean:
+offset-free, and zero exactly when D_S ranks and spaces the batch as D_T does. Agreement is logged (D_match_corr,
+D_match_sign).
 Stage 3: G_S minimises L_sup + lambda1 * L_MLP + lambda2 * L_adv against D_S (Eq. 3); D_S trains on the
 adversarial loss only (Eq. 4), here the teacher's GAN loss (RpGAN + R1 + R2 for ganforge models).
 Stage 1 (the teacher) is an ordinary `ganforge train` run.
 """
 
 from __future__ import annotations
+
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
@@ -22,17 +28,46 @@ from ganforge.compress.common import (
     critic_loss,
     optimizer_step,
 )
+from ganforge.compress.config import DMatch, Stage2Fakes
 from ganforge.compress.mlp_distill import FeatureMLP, mlp_distill_loss
 
-STAGE2_FAKES = ("student", "teacher", "both")
+STAGE2_FAKES: tuple[str, ...] = get_args(Stage2Fakes)
+D_MATCHES: tuple[str, ...] = get_args(DMatch)
 
 
-def probability_matching_loss(D_S: nn.Module, D_T: nn.Module, images: torch.Tensor,
-                              c: torch.Tensor | None) -> torch.Tensor:
-    """L_{D_S-stage2} = L2(P_real_S, P_real_T) with P_real = sigmoid(D(x)) (SDAKD Eq. 2); D_T is a fixed target."""
+def logit_matching_loss(student: torch.Tensor, teacher: torch.Tensor, mode: str = "centred") -> torch.Tensor:
+    """L_{D_S-stage2} (SDAKD Eq. 2) from the two critics' logits on the same images; the teacher's are a target.
+
+    centred: mean_i ((s_i - mean s) - (t_i - mean t))^2, invariant to a constant added to either critic.
+    sigmoid: mean_i (sigmoid(s_i) - sigmoid(t_i))^2, the paper's P_real form.
+    """
+    s, t = student.float().flatten(), teacher.detach().float().flatten()
+    if mode == "centred":
+        return F.mse_loss(s - s.mean(), t - t.mean())
+    if mode == "sigmoid":
+        return F.mse_loss(torch.sigmoid(s), torch.sigmoid(t))
+    raise ValueError(f"unknown logit matching mode {mode!r}; choose one of {D_MATCHES}")
+
+
+@torch.no_grad()
+def logit_agreement(student: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]:
+    """How closely D_S tracks D_T on one batch, offset-free: the Pearson correlation of the logits (0 when either
+    is constant) and the fraction of images on the same side of their own critic's batch mean."""
+    s, t = student.double().flatten(), teacher.double().flatten()
+    sc, tc = s - s.mean(), t - t.mean()
+    norm = sc.norm() * tc.norm()
+    corr = float((sc * tc).sum() / norm) if norm > 0 else 0.0
+    return {"D_match_corr": corr, "D_match_sign": float((torch.sign(sc) == torch.sign(tc)).double().mean())}
+
+
+def critic_matching(D_S: nn.Module, D_T: nn.Module, images: torch.Tensor, c: torch.Tensor | None,
+                    mode: str = "centred") -> tuple[torch.Tensor, dict[str, float]]:
+    """Stage 2's D_S loss on `images` (D_T is a fixed target) and the agreement of the two critics on them."""
     with torch.no_grad():
-        p_t = torch.sigmoid(D_T(images, c).float())
-    return F.mse_loss(torch.sigmoid(D_S(images, c).float()), p_t)
+        t = D_T(images, c).float()
+    s = D_S(images, c).float()
+    loss = logit_matching_loss(s, t, mode)
+    return loss, {"L_D_match": float(loss.detach()), **logit_agreement(s.detach(), t)}
 
 
 class SDAKDMethod(DistillMethod):
@@ -41,8 +76,9 @@ class SDAKDMethod(DistillMethod):
     def __init__(self, setup: DistillSetup):
         super().__init__(setup)
         cfg = setup.cfg.sdakd
-        if cfg.stage2_fakes not in STAGE2_FAKES:
-            raise ValueError(f"sdakd.stage2_fakes must be one of {STAGE2_FAKES}, got {cfg.stage2_fakes!r}")
+        if cfg.stage2_fakes not in STAGE2_FAKES or cfg.d_match not in D_MATCHES:
+            raise ValueError(f"sdakd.stage2_fakes must be one of {STAGE2_FAKES} and sdakd.d_match one of "
+                             f"{D_MATCHES}, got {cfg.stage2_fakes!r} and {cfg.d_match!r}")
         self.cfg = cfg
         self.sup = SupervisedLoss(setup.cfg.sup).to(setup.device)
         # the MLP's input width is the student's (C x the teacher's), its output the teacher's (Sec. 3.2)
@@ -87,8 +123,8 @@ class SDAKDMethod(DistillMethod):
                     fakes.append(s.G_T(z, c))
             images = torch.cat([real, *fakes])
             cc = None if c is None else c.repeat(1 + len(fakes))
-            loss_D = probability_matching_loss(s.D_S, s.D_T, images, cc)
-            terms["L_D_match"] = float(loss_D.detach())
+            loss_D, match_terms = critic_matching(s.D_S, s.D_T, images, cc, self.cfg.d_match)
+            terms.update(match_terms)
         else:
             with torch.no_grad():
                 fake = s.G_S(z, c)
@@ -107,4 +143,4 @@ class SDAKDMethod(DistillMethod):
         return terms
 
 
-__all__ = ["STAGE2_FAKES", "SDAKDMethod", "probability_matching_loss"]
+__all__ = ["D_MATCHES", "STAGE2_FAKES", "SDAKDMethod", "critic_matching", "logit_agreement", "logit_matching_loss"]

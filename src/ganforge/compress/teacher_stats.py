@@ -19,6 +19,7 @@ from torch import nn
 from ganforge.compress.embeddings import Embedder
 
 STATS_FORMAT = "ganforge-teacher-stats-v1"
+STATS_FILE = "teacher_stats.safetensors"  # the default file name in the student run directory
 
 
 class TeacherStatsError(ValueError):
@@ -118,5 +119,5 @@ def teacher_stats_for(G: nn.Module, embedders: dict[str, Embedder], path: str | 
     return stats, False
 
 
-__all__ = ["STATS_FORMAT", "TeacherStatsError", "compute_teacher_stats", "load_teacher_stats", "read_teacher_stats",
-           "save_teacher_stats", "teacher_digest", "teacher_stats_for"]
+__all__ = ["STATS_FILE", "STATS_FORMAT", "TeacherStatsError", "compute_teacher_stats", "load_teacher_stats",
+           "read_teacher_stats", "save_teacher_stats", "teacher_digest", "teacher_stats_for"]

@@ -2,10 +2,11 @@
 
 A cheap, reference-free readout of "does this look like a digit at all" for MNIST-like generators, which FID on
 few samples does not give early in training. Each image channel is classified on its own (Stacked MNIST has 3); a
-channel is a confident digit when the classifier's max softmax is >= CONFIDENCE_THRESHOLD *and* its features lie
-within the real digits' range (`digit_distance` <= MAX_DIGIT_DISTANCE: squared Mahalanobis distance to the
-predicted class's real digits, in units of the 99th percentile of the training digits' own distances). The softmax
-alone is over-confident: noise, constant images and an untrained generator score p ~ 1 but lie far outside.
+channel is a confident digit when the classifier's calibrated max softmax is >= CONFIDENCE_THRESHOLD *and* its
+features lie within the real digits' range (`digit_distance` <= MAX_DIGIT_DISTANCE: squared Mahalanobis distance to
+the predicted class's real digits, in units of the 99th percentile of the training digits' own distances). The
+softmax alone is over-confident off the digit manifold: noise, constant images and an untrained generator score
+p ~ 1 but lie far outside.
   confident         = share of (sample, channel) pairs that are confident digits,
   confident_classes = number of distinct digit classes (0-10) among those confident predictions,
   confident_all     = share of samples whose every channel is confident (= confident for 1 channel).

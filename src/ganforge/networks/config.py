@@ -23,8 +23,15 @@ class NetworkConfig:
     # consecutive samples see their feature spread, so D can detect a generator that lost diversity. 0 = off
     # (R3GAN uses no such trick); it needs batches divisible by the group size.
     mbstd_group: int = 0
+    # PacGAN (Lin et al. 2018, Sec. 3): D judges `pack` consecutive samples stacked on the channel axis, all real
+    # or all fake, so a generator that repeats itself is easier to spot. 1 = off (R3GAN); unconditional only.
+    pack: int = 1
 
     def __post_init__(self) -> None:
+        if int(self.pack) != self.pack or self.pack < 1:
+            raise ValueError(f"net.pack must be an integer >= 1 (1 = no packing), got {self.pack}")
+        if self.pack > 1 and self.num_classes:
+            raise ValueError("net.pack > 1 (PacGAN) needs an unconditional model: a pack of samples has no one label")
         n = len(self.widths)
         if not (len(self.blocks) == len(self.cardinalities) == n) or n < 1:
             raise ValueError(f"widths/blocks/cardinalities must have the same length, got {n}, {len(self.blocks)}, "

@@ -31,7 +31,8 @@ class DiscriminatorStage(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """image -> logit. Conditional: D(x) = embed(c) . D'(x) (projection discriminator, R3GAN App. J)."""
+    """image -> logit. Conditional: D(x) = embed(c) . D'(x) (projection discriminator, R3GAN App. J).
+    With net.pack > 1, one logit per pack of consecutive images (PacGAN)."""
 
     def __init__(self, cfg: NetworkConfig):
         super().__init__()
@@ -41,7 +42,8 @@ class Discriminator(nn.Module):
         cards, blocks = list(reversed(cfg.cardinalities)), list(reversed(cfg.blocks))
         total = sum(blocks)
         out_dim = cfg.projection_dim if cfg.num_classes else 1
-        self.from_rgb = conv(cfg.img_channels, widths[0], 1)
+        self.pack = cfg.pack
+        self.from_rgb = conv(cfg.img_channels * cfg.pack, widths[0], 1)
         stages = [DiscriminatorStage(widths[i], DownTransition(widths[i], widths[i + 1]), cards[i], blocks[i],
                                      cfg.expansion, total) for i in range(len(widths) - 1)]
         head: nn.Module = DiscriminativeBasis(widths[-1], out_dim)
@@ -59,6 +61,13 @@ class Discriminator(nn.Module):
         return contextlib.nullcontext()
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None, return_features: bool = False):
+        """[N, C, H, W] images -> [N / pack] logits (one per pack of consecutive samples)."""
+        if self.pack > 1:
+            n, ch, h, w = x.shape
+            if n % self.pack:
+                raise ValueError(f"this discriminator packs {self.pack} samples (net.pack) and got a batch of {n}; "
+                                 "use batches that are a multiple of net.pack")
+            x = x.reshape(n // self.pack, self.pack * ch, h, w)  # PacGAN: consecutive samples share one input
         x = self.from_rgb(x)
         feats = []
         for i, stage in enumerate(self.stages):

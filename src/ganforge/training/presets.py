@@ -35,13 +35,15 @@ PRESETS: dict[str, TrainConfig] = {
         schedule=ScheduleConfig(burnin_kimg=200_000, lr_start=2e-4, lr_end=5e-5, gamma_start=0.5, gamma_end=0.05,
                                 ema_halflife_kimg_end=50_000)),
     # CPU presets: the Config E topology, sized and tuned for time-to-quality on a 2-core CPU (docs/time_to_quality.md):
-    # widths halve at 16x16 and 32x32 (3.9x fewer FLOPs than 64 throughout), lr 2e-3, lazy R1/R2 every 4 D steps
-    # (StyleGAN2 Sec. 3.5) and minibatch-std in D (ProGAN Sec. 3) against early mode collapse.
+    # widths halve at 16x16 and 32x32 (3.9x fewer FLOPs than 64 throughout), lr 2e-3 decaying to 2e-4 over
+    # 120 kimg, lazy R1/R2 every 4 D steps (StyleGAN2 Sec. 3.5), minibatch-std (ProGAN Sec. 3) and packing of 4
+    # samples (PacGAN) in D against mode collapse, NHWC memory format.
     "tiny": TrainConfig(
-        preset="tiny", data="mnist5k", kimg=64, batch_size=32,
-        net=NetworkConfig(widths=[64, 64, 32, 16], blocks=[1] * 4, cardinalities=[8, 8, 4, 2], mbstd_group=4),
+        preset="tiny", data="mnist5k", kimg=140, batch_size=32, channels_last=True,
+        net=NetworkConfig(widths=[64, 64, 32, 16], blocks=[1] * 4, cardinalities=[8, 8, 4, 2], mbstd_group=4,
+                          pack=4),
         loss=LossConfig(r_every=4),
-        schedule=ScheduleConfig(burnin_kimg=10, lr_start=2e-3, lr_end=2e-3, gamma_start=1.0, gamma_end=0.1,
+        schedule=ScheduleConfig(burnin_kimg=120, lr_start=2e-3, lr_end=2e-4, gamma_start=1.0, gamma_end=0.1,
                                 ema_halflife_kimg_start=0.0, ema_halflife_kimg_end=2.0),
         log_every_kimg=1, snapshot_every_kimg=16),
     "small": TrainConfig(

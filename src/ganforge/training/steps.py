@@ -41,10 +41,10 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
     Reals and fakes go through D as one batch; both penalties come from one autograd.grad call, in FP32.
     Returns the loss, logged terms, and the detached real and fake logits (for ADA's r_t).
     """
-    n = real.shape[0]
     x = torch.cat([real, fake.detach()]).requires_grad_(r1 or r2)
     cc = None if c is None else torch.cat([c, c])
     logits = D(augment(x), cc).float()
+    n = logits.shape[0] // 2  # real.shape[0] / net.pack: a PacGAN D gives one logit per pack
     real_logits, fake_logits = logits[:n], logits[n:]
     adv = loss_d(real_logits, fake_logits).mean()
     terms = {"loss_D": float(adv.detach()), "D_real": float(real_logits.detach().mean()),
@@ -53,7 +53,7 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
     if r1 or r2:
         mask = torch.cat([torch.full((n,), float(r1)), torch.full((n,), float(r2))]).to(logits.device)
         # Masking the logits keeps one backward for both penalties; a disabled side contributes exactly zero.
-        penalty = gradient_penalty(logits * mask, x)
+        penalty = gradient_penalty(logits * mask, x).view(2 * n, -1).sum(1)  # a pack's input: its samples' grads
         r1_val, r2_val = penalty[:n].mean(), penalty[n:].mean()
         loss = loss + gamma / 2 * (r1_val + r2_val)
         terms.update({"R1": float(r1_val.detach()), "R2": float(r2_val.detach())})
@@ -66,12 +66,13 @@ def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tens
                    G_ema: nn.Module | None = None, needs_real: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
     """L_G = E[f-loss(D(x_real), D(G(z)))] + alpha * L_SD(T(G(z)), T(G_ema(z))) (R3GAN Eq. 2; SD-GAN Eq. 2)."""
     fake = G(z, c)
+    real_logits = None
     if needs_real:
         with torch.no_grad():
             real_logits = D(augment(real), c).float()
-    else:
-        real_logits = torch.zeros(real.shape[0], device=real.device)
     fake_logits = D(augment(fake), c).float()
+    if real_logits is None:
+        real_logits = torch.zeros_like(fake_logits)
     adv = loss_g(real_logits, fake_logits).mean()
     terms = {"loss_G": float(adv.detach())}
     loss = adv

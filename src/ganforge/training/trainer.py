@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -24,6 +25,7 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
 from ganforge.training.ema import update_ema
+from ganforge.training.finetune import load_init_weights, skip_burnin
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import ConfigError
@@ -48,7 +50,7 @@ class Trainer:
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
     def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False,
-                 overwrite: bool = False):
+                 overwrite: bool = False, keep_burnin: Collection[str] = ()):
         validate_config(cfg)  # also catches values set on the object after it was built
         check_metrics(cfg)
         self.cfg = cfg
@@ -65,6 +67,9 @@ class Trainer:
         self.run_lock = claim_on_main_rank(self.run_dir, resume, overwrite, self.dist, self.device)
         self.run_id = uuid.uuid4().hex  # marks this run's checkpoints: pruning never touches another run's
         self.local_batch = cfg.batch_size // self.dist.world_size
+        if self.local_batch % cfg.net.pack:
+            raise ConfigError(f"the per-process batch {self.local_batch} is not a multiple of net.pack = "
+                              f"{cfg.net.pack} (PacGAN packs whole batches); change batch_size or net.pack")
         torch.manual_seed(cfg.seed)
 
         self.data = dataset if dataset is not None else load_dataset(
@@ -87,6 +92,8 @@ class Trainer:
                           "than FP32 (benchmarks/train_step.py); use precision=fp32 (the CPU default)", stacklevel=2)
         if bf16:
             self.G.low_precision = self.D.low_precision = torch.bfloat16
+        if cfg.init_from and not resume:  # fine-tuning: burn-ins skipped unless kept (training.finetune)
+            skip_burnin(cfg, keep_burnin)
         s = cfg.schedule
         self.lr = Cosine(s.lr_start, s.lr_end, s.burnin_kimg)
         self.gamma = Cosine(s.gamma_start, s.gamma_end, s.burnin_kimg)
@@ -191,11 +198,7 @@ class Trainer:
 
     def init_from(self, path: Path) -> None:
         """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh."""
-        from ganforge.training.load import resolve_checkpoint
-
-        c = resolve_checkpoint(path)
-        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-            ckpt.load_module(module, ckpt.read_tensors(c, name), f"{c}/{name}")
+        load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})
 
     # ---- one iteration -----------------------------------------------------------------------------------------
     def _set_hparams(self) -> dict[str, float]:

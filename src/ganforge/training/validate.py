@@ -89,6 +89,7 @@ RANGES: dict[str, Range | Callable[[Any], str | None]] = {
     "NetworkConfig.d_embed_dim": Range(1, 65536),
     "NetworkConfig.low_precision_stages": NON_NEGATIVE,
     "NetworkConfig.mbstd_group": NON_NEGATIVE,
+    "NetworkConfig.pack": Range(1, 64),
     "AugmentConfig.burnin_kimg": NON_NEGATIVE,
     "SelfDistillConfig.resolution": Range(4, 4096),
 }

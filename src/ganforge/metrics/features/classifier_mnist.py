@@ -5,6 +5,8 @@ on 4,000 mnist5k digits (test accuracy on the other 1,000 is in classifier_mnist
 classified on its own, so a 3-channel Stacked-MNIST image gives three digits and 3 x 128 features. The softmax is
 over-confident on non-digits (noise scores p ~ 1), so the extractor also reports how far each channel's features lie
 from the real digits of its predicted class (DigitStats, fitted on the same 4,000 digits, classifier_mnist_stats).
+The stats also hold a softmax temperature fitted on the 1,000 held-out digits (temperature scaling, Guo et al. 2017):
+the classifier was trained with label smoothing, which caps its confidence on real digits near 0.95.
 """
 
 from __future__ import annotations
@@ -76,13 +78,16 @@ class DigitStats(nn.Module):
     Squared Mahalanobis distance to the predicted class's mean under one pooled covariance (Lee et al. 2018, "A
     Simple Unified Framework for Detecting Out-of-Distribution Samples", Eq. 1-2, here to the predicted class),
     reported in units of `threshold` (a quantile of the fitting digits' own distances): <= 1 is in range.
+    `temperature` divides the logits before the softmax the extractor reports as confidence.
     """
 
-    def __init__(self, means: torch.Tensor, whitening: torch.Tensor, threshold: float | torch.Tensor) -> None:
+    def __init__(self, means: torch.Tensor, whitening: torch.Tensor, threshold: float | torch.Tensor,
+                 temperature: float | torch.Tensor = 1.0) -> None:
         super().__init__()
         self.register_buffer("means", means.float())  # [classes, D]
         self.register_buffer("whitening", whitening.float())  # [D, D], W W^T = inverse covariance
         self.register_buffer("threshold", torch.as_tensor(threshold, dtype=torch.float32).reshape(()))
+        self.register_buffer("temperature", torch.as_tensor(temperature, dtype=torch.float32).reshape(()))
 
     def squared_distance(self, features: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """[M, D] features and [M] class ids -> [M] squared Mahalanobis distances (not divided by threshold)."""
@@ -93,7 +98,24 @@ class DigitStats(nn.Module):
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"means": self.means.contiguous(), "whitening": self.whitening.contiguous(),
-                "threshold": self.threshold.reshape(1).contiguous()}
+                "threshold": self.threshold.reshape(1).contiguous(),
+                "temperature": self.temperature.reshape(1).contiguous()}
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The softmax temperature T minimising the NLL of held-out [M, K] logits (Guo et al. 2017, Sec. 4.2)."""
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+    z = logits.double()
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(z / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp())
 
 
 def fit_digit_stats(features: torch.Tensor, labels: torch.Tensor, predicted: torch.Tensor,
@@ -121,12 +143,13 @@ def load_digit_stats(path: str | os.PathLike | None = None) -> DigitStats:
                                 "(reinstall the package) or can be rebuilt with "
                                 "scripts/train_mnist_classifier.py --stats-only")
     t = load_file(str(path))
-    return DigitStats(t["means"], t["whitening"], t["threshold"])
+    return DigitStats(t["means"], t["whitening"], t["threshold"], t.get("temperature", torch.ones(1)))
 
 
 class MnistClassifierExtractor(FeatureExtractor):
-    """Per-channel digit predictions ("digits", int64 [N, C]), their max softmax probability ("confidence",
-    [N, C]), concatenated features ([N, 128 * C]) and, given DigitStats, "digit_distance" [N, C] (<= 1: in range)."""
+    """Per-channel digit predictions ("digits", int64 [N, C]), their max softmax probability at the stats'
+    temperature ("confidence", [N, C]), concatenated features ([N, 128 * C]) and, given DigitStats,
+    "digit_distance" [N, C] (<= 1: in range)."""
 
     name = "classifier-mnist"
 
@@ -150,7 +173,8 @@ class MnistClassifierExtractor(FeatureExtractor):
         feats = self.net.features(x)
         logits = self.net.head(feats).float()
         digits = logits.argmax(dim=1)
-        confidence = logits.softmax(dim=1).amax(dim=1)
+        temperature = self.stats.temperature if self.stats is not None else 1.0
+        confidence = (logits / temperature).softmax(dim=1).amax(dim=1)  # calibrated (see DigitStats)
         out = {"features": feats.reshape(n, c * feats.shape[1]).float(), "digits": digits.reshape(n, c),
                "confidence": confidence.reshape(n, c)}
         if self.stats is not None:
