@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ganforge.cli.args import non_negative_int, positive_int
+from ganforge.errors import UserError
 from ganforge.metrics.cache import save_stats_npz
 from ganforge.metrics.evaluate import (
     METRICS,
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return _run(args)
     except (InceptionWeightsError, ImportError) as e:  # missing weights / backbone: the message is the fix
-        raise SystemExit(f"ganforge evaluate: {e}") from e
+        raise UserError(str(e)) from e
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -87,11 +88,11 @@ def _run(args: argparse.Namespace) -> int:
         save_stats_npz(args.save_stats, stats)
         print(f"wrote {args.save_stats} (mu/sigma of {stats.count} reference images, {args.features})")
     if args.checkpoint and args.fake:
-        raise SystemExit("give either CHECKPOINT or --fake, not both")
+        raise UserError("give either CHECKPOINT or --fake, not both")
     if not args.checkpoint and not args.fake:
         if args.save_stats:
             return 0
-        raise SystemExit("nothing to evaluate: give a CHECKPOINT or --fake DIR")
+        raise UserError("nothing to evaluate: give a CHECKPOINT or --fake DIR")
     if args.checkpoint:
         from ganforge import load_generator
 
