@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from PIL import Image
-
-from ganforge.cli.args import non_negative_int
+from ganforge.cli.args import image_file, non_negative_int
 from ganforge.errors import UserError
 from ganforge.limits import hint, limit
 from ganforge.training.load import generate, load_generator
@@ -46,9 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_grid_path(path: str, count: int) -> None:
-    ext = Path(path).suffix.lower()
-    if ext not in Image.registered_extensions():
-        raise UserError(f"--grid {path}: unknown image format '{ext or '(none)'}'; end the name in .png or .jpg")
+    try:
+        image_file(path)  # the check every image-writing flag uses, as one error line rather than a usage error
+    except argparse.ArgumentTypeError as e:
+        raise UserError(f"--grid {e}") from None
     if count > limit("MAX_GRID_IMAGES"):
         raise UserError(f"--grid with {count} seeds; use --outdir for many images or {hint('MAX_GRID_IMAGES')}")
 
