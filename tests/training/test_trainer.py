@@ -37,6 +37,21 @@ def test_resume_is_bit_identical(tmp_path):
     assert read_state(first)["cur_nimg"] == 0
 
 
+def test_checkpoints_from_before_a_new_network_key_resume_with_its_default(tmp_path):
+    data = tiny_dataset(16)
+    Trainer(tiny_train_config(str(tmp_path / "old"), kimg=0.016), dataset=data).train()
+    for c in list_checkpoints(tmp_path / "old"):  # as written before net.resample_border existed
+        state = json.loads((c / "state.json").read_text())
+        del state["config"]["net"]["resample_border"]
+        (c / "state.json").write_text(json.dumps(state))
+    resumed = Trainer(tiny_train_config(str(tmp_path / "old"), kimg=0.024), dataset=data, resume=True)
+    assert resumed.cur_nimg == 16
+    with pytest.raises(CheckpointError, match="other network settings"):  # a real difference still stops it
+        cfg = tiny_train_config(str(tmp_path / "old"), kimg=0.024)
+        cfg.net.resample_border = "zero"
+        Trainer(cfg, dataset=data, resume=True)
+
+
 def test_run_directory_contents(tmp_path):
     cfg = tiny_train_config(str(tmp_path / "run"), kimg=0.032)
     Trainer(cfg, dataset=tiny_dataset(32)).train()

@@ -18,14 +18,18 @@ COMMANDS: tuple[str, ...] = (
     "export",
     "distill",
     "analyze",
+    "upscale",
+    "import",
 )
+# Sub-commands whose module name differs from the command (a Python keyword cannot be a module name).
+MODULES: dict[str, str] = {"import": "import_"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganforge", description="Train, self-distill, compress and evaluate GANs.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"ganforge.cli.{name}").register(sub)
+        importlib.import_module(f"ganforge.cli.{MODULES.get(name, name)}").register(sub)
     return parser
 
 

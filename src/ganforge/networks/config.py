@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass
@@ -26,6 +27,9 @@ class NetworkConfig:
     # PacGAN (Lin et al. 2018, Sec. 3): D judges `pack` consecutive samples stacked on the channel axis, all real
     # or all fake, so a generator that repeats itself is easier to spot. 1 = off (R3GAN); unconditional only.
     pack: int = 1
+    # Image border of the x2 resampling filters: "clamp" repeats edge pixels (ganforge); "zero" pads with zeros as
+    # the official R3GAN code does, set by `ganforge import` so imported official models give their own outputs.
+    resample_border: Literal["clamp", "zero"] = "clamp"
 
     def __post_init__(self) -> None:
         if int(self.pack) != self.pack or self.pack < 1:

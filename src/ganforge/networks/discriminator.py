@@ -44,7 +44,8 @@ class Discriminator(nn.Module):
         out_dim = cfg.projection_dim if cfg.num_classes else 1
         self.pack = cfg.pack
         self.from_rgb = conv(cfg.img_channels * cfg.pack, widths[0], 1)
-        stages = [DiscriminatorStage(widths[i], DownTransition(widths[i], widths[i + 1]), cards[i], blocks[i],
+        border = cfg.resample_border
+        stages = [DiscriminatorStage(widths[i], DownTransition(widths[i], widths[i + 1], border), cards[i], blocks[i],
                                      cfg.expansion, total) for i in range(len(widths) - 1)]
         head: nn.Module = DiscriminativeBasis(widths[-1], out_dim)
         if cfg.mbstd_group:
@@ -71,7 +72,10 @@ class Discriminator(nn.Module):
         x = self.from_rgb(x)
         feats = []
         for i, stage in enumerate(self.stages):
-            with self._stage_context(i, x.device):
+            context = self._stage_context(i, x.device)
+            if isinstance(context, contextlib.nullcontext):
+                x = x.float()  # an FP32 stage after BF16 ones (net.low_precision_stages < stages): cast, as R3GAN does
+            with context:
                 x = stage(x)
             feats.append(x)
         out = x.float()

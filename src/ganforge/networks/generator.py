@@ -37,8 +37,8 @@ class Generator(nn.Module):
         stages = [GeneratorStage(GenerativeBasis(cfg.z_dim + embed, cfg.widths[0]), cfg.widths[0],
                                  cfg.cardinalities[0], cfg.blocks[0], cfg.expansion, total)]
         for i in range(1, len(cfg.widths)):
-            stages.append(GeneratorStage(UpTransition(cfg.widths[i - 1], cfg.widths[i]), cfg.widths[i],
-                                         cfg.cardinalities[i], cfg.blocks[i], cfg.expansion, total))
+            up = UpTransition(cfg.widths[i - 1], cfg.widths[i], cfg.resample_border)
+            stages.append(GeneratorStage(up, cfg.widths[i], cfg.cardinalities[i], cfg.blocks[i], cfg.expansion, total))
         self.stages = nn.ModuleList(stages)
         self.to_rgb = conv(cfg.widths[-1], cfg.img_channels, 1)
         self.low_precision: torch.dtype | None = None  # set to torch.bfloat16 by the trainer for mixed precision
@@ -59,5 +59,5 @@ class Generator(nn.Module):
             with self._stage_context(i, z.device):
                 x = stage(x)
             feats.append(x)
-        img = self.to_rgb(x).float()
+        img = self.to_rgb(x.float()).float()  # full precision after bf16 stages (as R3GAN's FP32 output layer)
         return (img, feats) if return_features else img

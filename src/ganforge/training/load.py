@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TypeVar
 
 import torch
 from safetensors import safe_open
 
+from ganforge.errors import UserError
 from ganforge.limits import hint, limit
 from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
@@ -72,9 +74,30 @@ def _stored_net(c: Path) -> NetworkConfig:
     return _net_config(config.get("net") if isinstance(config, dict) else None, f"{c}/state.json")
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A run directory resolves to its latest complete checkpoint; a checkpoint directory to itself."""
+def imported_snapshot_run(path: str | Path) -> Path:
+    """An official snapshot `*.pkl` imported once (`ganforge import`) into $GANFORGE_CACHE/imports (default
+    ~/.cache/ganforge/imports), keyed by the file's sha256, so commands taking a run also take the .pkl; other paths
+    come back unchanged."""
     p = Path(path)
+    if p.suffix.lower() != ".pkl" or not p.is_file():
+        return p
+    from ganforge.interop.convert import import_snapshot, sha256_file
+
+    root = Path(os.environ.get("GANFORGE_CACHE") or Path.home() / ".cache" / "ganforge") / "imports"
+    run = root / f"{p.stem}-{sha256_file(p)[:16]}"
+    if not (run.is_dir() and ckpt.list_checkpoints(run)):
+        try:
+            import_snapshot(p, run, overwrite=run.exists())
+        except UserError:
+            if not (run.is_dir() and ckpt.list_checkpoints(run)):  # not a concurrent import that finished first
+                raise
+    return run
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A run directory resolves to its latest complete checkpoint; a checkpoint directory to itself; an official
+    snapshot .pkl to the run it is imported into (imported_snapshot_run)."""
+    p = imported_snapshot_run(path)
     if (p / "state.json").exists():
         return p
     found = ckpt.list_checkpoints(p) if p.is_dir() else []
@@ -85,8 +108,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Generator:
-    """The EMA generator (or the live one with ema=False) in eval mode, from a run dir, checkpoint dir or file."""
-    p = Path(path)
+    """The EMA generator (or the live one with ema=False) in eval mode, from a run dir, checkpoint dir or file
+    (a generator .safetensors, or an official snapshot .pkl, imported on the fly)."""
+    p = imported_snapshot_run(path)
     if p.is_file():
         G = _from_file(p)
     else:

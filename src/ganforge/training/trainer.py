@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import signal
 import sys
@@ -20,7 +21,7 @@ from ganforge.augment import build_augment, build_controller
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
 from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
-from ganforge.networks import make_networks
+from ganforge.networks import NetworkConfig, make_networks
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
@@ -174,6 +175,8 @@ class Trainer:
     def _restore(self, path: Path, rollback: bool) -> None:
         state = ckpt.read_state(path)
         saved_net = state.get("config", {}).get("net")
+        if isinstance(saved_net, dict):  # keys added since the checkpoint was written take their defaults
+            saved_net = {**dataclasses.asdict(NetworkConfig()), **saved_net}
         if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
             diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
             raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "

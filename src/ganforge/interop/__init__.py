@@ -1,0 +1,1 @@
+"""Reading models in other projects' formats: official snapshot pickles."""
