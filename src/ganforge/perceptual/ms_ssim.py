@@ -26,7 +26,7 @@ def num_scales(size: int, win_size: int = 7, max_scales: int = len(MS_SSIM_WEIGH
     return s
 
 
-def _gaussian_window(win_size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+def gaussian_window(win_size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
     coords = torch.arange(win_size, dtype=like.dtype, device=like.device) - (win_size - 1) / 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     g = g / g.sum()
@@ -40,7 +40,7 @@ def _filter(x: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, win.transpose(2, 3), groups=c)
 
 
-def _ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, data_range: float
+def ssim_terms(x: torch.Tensor, y: torch.Tensor, win: torch.Tensor, data_range: float
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample mean SSIM and mean contrast-structure term over pixels and channels (Wang et al. 2004, Eq. 13)."""
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
@@ -66,10 +66,10 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, *, data_range: float = 2.0, win_si
         raise ValueError(f"{s} scales need images of at least {win_size * 2 ** (s - 1)} px, got {tuple(x.shape)}")
     w = torch.tensor(weights[:s], dtype=x.dtype, device=x.device)
     w = w / w.sum()
-    win = _gaussian_window(win_size, sigma, x.shape[1], x)
+    win = gaussian_window(win_size, sigma, x.shape[1], x)
     value = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
     for j in range(s):
-        ssim_j, cs_j = _ssim_terms(x, y, win, data_range)
+        ssim_j, cs_j = ssim_terms(x, y, win, data_range)
         term = ssim_j if j == s - 1 else cs_j
         value = value * term.clamp_min(_EPS) ** w[j]
         if j < s - 1:

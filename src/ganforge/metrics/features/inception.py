@@ -8,7 +8,6 @@ raise InceptionWeightsError naming the file and where to put it; random weights 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 from ganforge.metrics.features.base import FeatureExtractor, match_channels
 from ganforge.metrics.features.inception_net import FIDInceptionV3, empty_inception, fold_batchnorm_, random_init_
+from ganforge.utils.hashing import sha256_file
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/{WEIGHTS_FILE}"
@@ -87,11 +87,7 @@ def resolve_inception_weights(weights: str | os.PathLike | None = None, allow_do
 
 @lru_cache(maxsize=8)
 def _file_digest(path: str, mtime: float) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:8]
+    return sha256_file(path)[:8]
 
 
 def load_inception_state(net: FIDInceptionV3, path: Path) -> None:
