@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MS_SSIM_WEIGHTS", "ms_ssim", "ms_ssim_loss", "num_scales"]
+__all__ = ["MS_SSIM_WEIGHTS", "gaussian_window", "ms_ssim", "ms_ssim_loss", "num_scales", "ssim_terms"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003, Sec. 3
 _EPS = 1e-6  # lower clamp before fractional powers: keeps gradients finite where contrast-structure is <= 0
