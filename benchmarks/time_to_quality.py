@@ -12,7 +12,9 @@ Usage:
 
 Each --config NAME="k=v ..." is a preset (preset=..., default tiny) plus ganforge key=value overrides; the
 configurations run one after the other. Rerunning the same command continues where it stopped (a larger
---minutes extends every configuration; evaluations already done are kept). Written in --out: results.json and
+--minutes extends every configuration; evaluations already done are kept). `--kimg N` instead of `--minutes`
+gives every configuration the same number of training images (points and --eval-every in kimg, grids
+grid-<kimg>kimg.png), for comparisons at equal images seen. Written in --out: results.json and
 table.md (also printed; both updated at every point), quality.png (one panel per metric, one curve per config,
 dashed: real floor; redrawn after each configuration) and runs/NAME/ (a ganforge run dir with checkpoints,
 ttq_state.json and grid-<minutes>min.png per point).
@@ -49,8 +51,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--data", default="mnist5k", help="ganforge dataset spec (mnist5k, stacked-mnist, digits, ...)")
-    p.add_argument("--minutes", type=float, required=True, help="training minutes per configuration")
-    p.add_argument("--eval-every", type=float, required=True, help="evaluate every this many training minutes")
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--minutes", type=float, help="training minutes per configuration")
+    budget.add_argument("--kimg", type=float, help="thousands of training images per configuration instead (equal "
+                                                   "images seen; evaluation points are then in kimg too)")
+    p.add_argument("--eval-every", type=float, required=True, help="evaluate every this many training minutes "
+                                                                   "(kimg with --kimg)")
     p.add_argument("--out", required=True, help="output folder (rerun with the same one to resume)")
     p.add_argument("--config", action="append", required=True, metavar='NAME="k=v ..."',
                    help="a configuration: preset=NAME and key=value overrides (repeat for several)")
@@ -60,8 +66,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="training seed (cfg.seed; a config may override it)")
     p.add_argument("--eval-batch", type=int, default=250, help="batch size of the evaluation passes")
     args = p.parse_args(argv)
-    if args.minutes <= 0 or args.eval_every <= 0:
-        p.error("--minutes and --eval-every must be positive")
+    args.unit, args.budget = ("minutes", args.minutes) if args.minutes is not None else ("kimg", args.kimg)
+    if args.budget <= 0 or args.eval_every <= 0:
+        p.error(f"--{args.unit} and --eval-every must be positive")
     return args
 
 
@@ -136,20 +143,26 @@ def compute_floor(data_spec: str, half_a: torch.Tensor, ref: SimpleNamespace, me
             "metrics": values, "eval_s": time.perf_counter() - t0}
 
 
+def point_of(rec: dict) -> float:
+    """An evaluation's point in its run's unit (records written before kimg budgets existed hold minutes)."""
+    return rec.get("point", rec["minutes"])
+
+
 def last_point(state: dict) -> float:
-    done = [e["minutes"] for e in state["evals"]] + ([state["pending"]["minutes"]] if state["pending"] else [])
+    done = [point_of(e) for e in state["evals"]] + ([point_of(state["pending"])] if state["pending"] else [])
     return max(done, default=0.0)
 
 
-def schedule(minutes: float, every: float) -> list[float]:
-    """Evaluation points in training minutes: every `every`, and at the end."""
-    n = math.floor(minutes / every + 1e-9)
+def schedule(budget: float, every: float) -> list[float]:
+    """Evaluation points in the budget's unit (training minutes or kimg): every `every`, and at the end."""
+    n = math.floor(budget / every + 1e-9)
     points = [round(every * k, 9) for k in range(1, n + 1)]
-    return points if points and abs(points[-1] - minutes) < 1e-9 else [*points, round(minutes, 9)]
+    return points if points and abs(points[-1] - budget) < 1e-9 else [*points, round(budget, 9)]
 
 
-def train_until(trainer: Any, state: dict, seconds: float) -> dict:
-    """Step until `seconds` of training time have passed (at least one step); only the steps are timed."""
+def train_until(trainer: Any, state: dict, seconds: float, nimg: float | None = None) -> dict:
+    """Step until `seconds` of training time have passed, or with `nimg` until that many images have been seen
+    (at least one step); only the steps are timed."""
     elapsed, cpu = state["elapsed_s"], state.get("cpu_s", 0.0)
     while True:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -158,7 +171,7 @@ def train_until(trainer: Any, state: dict, seconds: float) -> dict:
             trainer._handle_nonfinite(terms["nonfinite"])  # skip, or roll back to the last checkpoint
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
-        if elapsed >= seconds:
+        if (trainer.cur_nimg >= nimg) if nimg is not None else (elapsed >= seconds):
             break
     state["elapsed_s"], state["cpu_s"] = elapsed, cpu
     return terms
@@ -167,13 +180,15 @@ def train_until(trainer: Any, state: dict, seconds: float) -> dict:
 def checkpoint_point(trainer: Any, state: dict, point: float, terms: dict, state_path: Path) -> None:
     """Checkpoint and grids at an evaluation point; the state marks the point pending until it is evaluated."""
     ckpt, grid = trainer.save_checkpoint(), trainer.save_grid()
-    grid_name = f"grid-{point:g}min.png"
+    by_kimg = state.get("unit") == "kimg"
+    grid_name = f"grid-{point:g}{'kimg' if by_kimg else 'min'}.png"
     shutil.copyfile(grid, trainer.run_dir / grid_name)
     kimg, elapsed = trainer.cur_nimg / 1000, state["elapsed_s"]
     prev = state["evals"][-1] if state["evals"] else {"train_s": 0.0, "kimg": 0.0, "train_cpu_s": 0.0}
     wall = elapsed - prev["train_s"]
     state["pending"] = {
-        "minutes": point, "train_s": elapsed, "train_minutes": elapsed / 60, "kimg": kimg, "step": trainer.step,
+        "point": point, "minutes": round(elapsed / 60, 2) if by_kimg else point, "train_s": elapsed,
+        "train_minutes": elapsed / 60, "kimg": kimg, "step": trainer.step,
         "s_per_kimg": wall / max(kimg - prev["kimg"], 1e-9),  # since the previous point
         "s_per_kimg_total": elapsed / max(kimg, 1e-9), "train_cpu_s": state["cpu_s"],
         # process CPU seconds per training second since the previous point: ~threads when the cores were ours
@@ -229,6 +244,9 @@ def run_config(name: str, items: list[str], args: argparse.Namespace, ref: Simpl
     if state is not None and (state["overrides"], state["data"], state["num"]) != (items, args.data, num):
         raise SystemExit(f"{run_dir} holds a run of {state['overrides']} on {state['data']} (num {state['num']}); "
                          "use another --out or configuration name for different settings")
+    if state is not None and state.get("unit", "minutes") != args.unit:
+        raise SystemExit(f"{run_dir} counts its points in {state.get('unit', 'minutes')}; continue it with "
+                         f"--{state.get('unit', 'minutes')} or use another --out")
     if state is not None and state.get("diverged"):
         print(f"[{name}] diverged earlier ({state['diverged']}); not continued", flush=True)
         return state
@@ -242,7 +260,8 @@ def run_config(name: str, items: list[str], args: argparse.Namespace, ref: Simpl
             ckpt = trainer.save_checkpoint()  # a state to roll back to from the first step
             count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
             state = {"name": name, "overrides": items, "data": args.data, "num": num, "config": to_dict(cfg),
-                     "params": {"G": count(trainer.G), "D": count(trainer.D)}, "elapsed_s": 0.0, "nimg": 0,
+                     "params": {"G": count(trainer.G), "D": count(trainer.D)}, "unit": args.unit,
+                     "elapsed_s": 0.0, "nimg": 0,
                      "step": 0, "cpu_s": 0.0, "checkpoint": ckpt.name, "evals": [], "pending": None, "started": now()}
             write_json(state_path, state)
         else:
@@ -250,10 +269,10 @@ def run_config(name: str, items: list[str], args: argparse.Namespace, ref: Simpl
         if state["pending"] is not None:  # the run stopped between a point's checkpoint and its evaluation
             evaluate_pending(trainer, state, ref, metrics, num, opts, state_path)
             on_point(name, state)
-        for point in schedule(args.minutes, args.eval_every):
+        for point in schedule(args.budget, args.eval_every):
             if point <= last_point(state) + 1e-9:
                 continue
-            terms = train_until(trainer, state, point * 60)
+            terms = train_until(trainer, state, point * 60, point * 1000 if args.unit == "kimg" else None)
             checkpoint_point(trainer, state, point, terms, state_path)
             evaluate_pending(trainer, state, ref, metrics, num, opts, state_path)
             on_point(name, state)
@@ -337,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{out} holds results on {old.get('data')}; use another --out for --data {args.data}")
     command = shlex.join([sys.executable, str(Path(__file__).resolve()), *argv])
     session = {"started": now(), "command": command, "loadavg_start": list(os.getloadavg()),
-               "torch_threads": torch.get_num_threads(), "minutes": args.minutes, "eval_every": args.eval_every}
+               "torch_threads": torch.get_num_threads(), args.unit: args.budget, "eval_every": args.eval_every}
 
     from ganforge.data import load_dataset
     from ganforge.metrics import EvalOptions

@@ -8,6 +8,12 @@ Each configuration runs in its own process (allocator settings and torch.compile
         --config tiny="preset=tiny" --config compile="preset=tiny channels_last=false compile=true"
 A --config NAME="k=v ..." is a preset (preset=..., default tiny) plus ganforge key=value overrides, and optionally
 threads=N (torch threads in that process); the first --config is the baseline of the speed-up column.
+Pretrained-backbone discriminators (docs/pretrained_discriminators.md) are overrides too; the RSS column is each
+process's peak memory, so one --config per backbone gives its cost and memory:
+    python benchmarks/train_step.py --precisions fp32 --config base="preset=tiny" \
+        --config vgg16="preset=tiny d_aux=vgg16" --config vgg16x2="preset=tiny d_aux=vgg16,vgg16" \
+        --config vgg16_r1='preset=tiny d_aux=[{"backbone":"vgg16","r1":true}]' \
+        --config projected="preset=tiny d_arch=projected loss.name=hinge loss.r1=false loss.r2=false"
 """
 
 from __future__ import annotations
@@ -151,7 +157,12 @@ def measure(bench: BenchConfig, batch: int, steps: int, precision: str) -> dict:
         times.append(time.perf_counter() - start)
     sec = statistics.fmean(times)  # the mean: with lazy R1/R2 every k-th step is slower, the median would hide it
     params = sum(p.numel() for p in t.G.parameters())
+    params_d = sum(p.numel() for m in (t.D, t.aux) for p in m.parameters())  # trainable: frozen backbones are buffers
+    import resource
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"name": bench.name, "preset": bench.preset, "batch": batch, "precision": precision, "params_G": params,
+            "params_D": params_d, "max_rss_mb": rss_mb,
             "threads": torch.get_num_threads(), "warmup_sec": warmup, "sec_per_step": sec,
             "median_sec_per_step": statistics.median(times), "kimg_per_hour": batch / sec * 3600 / 1000,
             "gflop_per_step": flops / 1e9, "gflops": flops / sec / 1e9}
@@ -203,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"CPU: {cpu['model']}; {present}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; dense fp32 matmul (2048^3): {mm:.1f} GFLOP/s")
     head = (f"{'config':16} {'G params':>9} {'batch':>5} {'prec':>5} {'thr':>3} {'malloc':>6} {'warm-up s':>9} "
-            f"{'s/step':>7} {'kimg/h':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'vs matmul':>9} {'speed-up':>8}")
+            f"{'s/step':>7} {'kimg/h':>7} {'GFLOP/step':>10} {'GFLOP/s':>8} {'vs matmul':>9} {'speed-up':>8} "
+            f"{'D params':>9} {'RSS MB':>7}")
     print(head)
     if configs:
         base = {r["name"]: rows[0]["sec_per_step"] for r in rows}
@@ -213,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{r['name']:16} {r['params_G']:>9,} {r['batch']:>5} {r['precision']:>5} {r['threads']:>3} "
               f"{'tuned' if r['malloc_tuned'] else 'glibc':>6} {r['warmup_sec']:>9.1f} {r['sec_per_step']:>7.3f} "
               f"{r['kimg_per_hour']:>7.1f} {r['gflop_per_step']:>10.2f} {r['gflops']:>8.1f} {r['gflops'] / mm:>9.2f} "
-              f"{base[r['name']] / r['sec_per_step']:>7.2f}x")
+              f"{base[r['name']] / r['sec_per_step']:>7.2f}x {r['params_D']:>9,} {r['max_rss_mb']:>7.0f}")
     print("s/step: mean over the timed steps; GFLOP counted on the eager ops; warm-up: the first 2 steps (incl. "
           "compilation)")
     print(f"speed-up: against {rows[0]['name']} ({rows[0]['precision']}), same run" if configs else

@@ -85,3 +85,17 @@ def test_runs_evaluates_at_training_minutes_and_resumes(ttq, tmp_path, capsys):
     redone = second["configs"]["base"]["evals"][1]
     assert redone["metrics"] == pytest.approx(lost["metrics"])  # same G_ema, samples and reference
     assert redone["kimg"] == lost["kimg"] and redone["time"] == lost["time"]
+
+
+def test_a_kimg_budget_stops_every_configuration_at_the_same_images(ttq, tmp_path):
+    out = tmp_path / "by-kimg"
+    args = ["--data", "digits", "--kimg", "0.048", "--eval-every", "0.024", "--out", str(out), "--num", "64",
+            "--threads", "1", "--config", f"base={TINY}"]
+    assert ttq.main(args) == 0
+    state = json.loads((out / "results.json").read_text())["configs"]["base"]
+    assert state["unit"] == "kimg" and [e["point"] for e in state["evals"]] == [0.024, 0.048]
+    assert [e["kimg"] for e in state["evals"]] == [0.024, 0.048]  # batch 8: exactly 3 and 6 steps
+    assert (out / "runs" / "base" / "grid-0.048kimg.png").is_file()
+    minutes = [a if a != "--kimg" else "--minutes" for a in args]
+    with pytest.raises(SystemExit, match="counts its points in kimg"):
+        ttq.main(minutes)

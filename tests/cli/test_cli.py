@@ -57,6 +57,10 @@ def test_default_demo_config(capsys):
     assert main(["train", "--dry-run"]) == 0
     cfg = json.loads(capsys.readouterr().out)
     assert cfg["preset"] == "tiny" and cfg["data"] == "mnist5k" and cfg["out"] == "runs/demo"
+    assert cfg["conditional"] and cfg["net"]["pack"] == 4  # digits of the class asked for, PacGAN packs per class
+    assert cfg["kimg"] == 120 == cfg["schedule"]["burnin_kimg"]  # ~9 CPU minutes; the lr decay ends with the run
+    assert main(["train", "--data", "mnist5k", "--dry-run"]) == 0
+    assert not json.loads(capsys.readouterr().out)["conditional"]  # only the bare demo is conditional
 
 
 def test_parse_seeds():

@@ -243,3 +243,30 @@ def test_non_digits_are_not_confident_although_the_softmax_is():
         out = evaluate_images(None, images, "confident", disk_cache=False)
         assert softmax_sure > 0.5, name  # the failure the distance check exists for
         assert out["confident"] <= 0.05, name
+
+
+class LookupGenerator(nn.Module):
+    """A 'conditional generator' that draws a real held-out digit of class (c + shift) % 10, picked by z."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, shift: int) -> None:
+        super().__init__()
+        self.z_dim, self.num_classes, self.shift = 4, 10, shift
+        self.bank = [images[labels == k].float() / 127.5 - 1 for k in range(10)]
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        picks = (z[:, 0].abs() * 1000).long()
+        return torch.stack([self.bank[(k + self.shift) % 10][i % len(self.bank[(k + self.shift) % 10])]
+                            for k, i in zip(c.tolist(), picks.tolist())])
+
+
+def test_a_conditional_generator_is_scored_on_the_class_it_was_asked_for(mnist, held_out):
+    from ganforge.metrics import evaluate_generator
+
+    images, labels = mnist.images[held_out], mnist.labels[held_out]
+    obeys = evaluate_generator(LookupGenerator(images, labels, 0), None, "confident", num=300, disk_cache=False)
+    ignores = evaluate_generator(LookupGenerator(images, labels, 3), None, "confident", num=300, disk_cache=False)
+    assert obeys["confident"] > 0.85 and obeys["confident_label"] > obeys["confident"] - 0.03
+    assert ignores["confident"] > 0.85 and ignores["confident_label"] < 0.03
+    unconditional = evaluate_images(None, images[:300], "confident", disk_cache=False)
+    assert "confident_label" not in unconditional

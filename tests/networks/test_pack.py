@@ -55,9 +55,34 @@ def test_packing_trains_and_checks_its_inputs(tmp_path):
     assert terms["R1"] > 0 and terms["R2"] > 0
     with pytest.raises(ValueError, match=r"net\.pack"):
         t.D(torch.randn(3, 1, 32, 32))
-    with pytest.raises(ValueError, match="unconditional"):
-        dataclasses.replace(tiny_net(num_classes=10), pack=2)
     bad = tiny_train_config(str(tmp_path / "odd"), batch_size=6)
     bad.net.pack = 4
     with pytest.raises(ConfigError, match=r"net\.pack"):
         Trainer(bad, dataset=tiny_dataset(32))
+
+
+def test_a_conditional_pack_is_judged_under_its_one_label():
+    torch.manual_seed(0)
+    D = Discriminator(dataclasses.replace(tiny_net(num_classes=3), pack=2)).eval()
+    for p in D.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        logits = D(x, torch.tensor([2, 2, 0, 0]))
+        relabelled = D(x, torch.tensor([1, 1, 0, 0]))
+    assert logits.shape == (2,)
+    assert not torch.allclose(logits[0], relabelled[0]) and torch.equal(logits[1], relabelled[1])
+    with pytest.raises(ValueError, match="share one label"):
+        D(x, torch.tensor([2, 1, 0, 0]))
+
+
+def test_conditional_packing_trains_on_batches_grouped_by_class(tmp_path):
+    cfg = tiny_train_config(str(tmp_path / "cpack"))
+    cfg.net, cfg.conditional = dataclasses.replace(tiny_net(num_classes=4), pack=2), True
+    t = Trainer(cfg, dataset=tiny_dataset(40, num_classes=4))
+    for _ in range(3):
+        _, c = t.sampler.next()
+        assert torch.equal(c[0::2], c[1::2])
+    terms = t.train_step()
+    assert all(torch.isfinite(torch.tensor(terms[k])) for k in ("loss_D", "loss_G", "R1", "R2"))
+    assert t._grid_nrow == 4 and torch.equal(t._grid_c, torch.arange(4))  # the sample grid: a column per class

@@ -70,3 +70,13 @@ def test_tiny_preset_is_the_measured_cpu_recipe():
     for name in ("stacked-mnist", "cifar10", "ffhq256", "imagenet32"):
         paper = get_preset(name)
         assert paper.loss.r_every == 1 and paper.net.mbstd_group == 0 and paper.schedule.lr_start == 2e-4
+
+
+def test_tiny_wide_is_the_measured_stacked_recipe():
+    """tiny-wide is the command docs/time_to_quality.md ran (preset=tiny plus these overrides), under one name."""
+    from ganforge.training.config import to_dict
+
+    measured = apply_overrides(get_preset("tiny"), ["net.widths=[64,64,64,32]", "net.cardinalities=[8,8,8,4]",
+                                                    "schedule.burnin_kimg=300", "schedule.ema_halflife_kimg_end=5",
+                                                    "data=stacked-mnist", "kimg=600"])
+    assert {**to_dict(measured), "preset": "tiny-wide"} == to_dict(get_preset("tiny-wide"))

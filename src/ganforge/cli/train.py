@@ -15,14 +15,17 @@ from ganforge.training.finetune import checkpoint_net, overridden_burnin, skip_b
 from ganforge.training.overrides import ConfigError, apply_overrides, update_from_dict
 
 # ~8 minutes on a 2-core AVX2 CPU; ends with recognisable digits of every class (docs/time_to_quality.md)
-DEFAULT_DEMO = {"preset": "tiny", "out": "runs/demo"}  # the preset brings its data (mnist5k) and length (kimg)
+# The preset brings its data (mnist5k) and length (kimg). The demo draws the digit it is asked for: class-conditional
+# with PacGAN packs of one class reaches 88% confident digits in 10 CPU minutes where the unconditional model
+# reaches 60% (docs/time_to_quality.md).
+DEFAULT_DEMO = {"preset": "tiny", "out": "runs/demo", "conditional": True, "kimg": 120}  # ~9 min on 2 cores
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a GAN (no arguments: tiny preset on stacked-mnist for a few CPU minutes)",
+    p = sub.add_parser("train", help="train a GAN (no arguments: the demo, tiny preset on mnist5k, ~8 CPU minutes)",
                        description="Train R3GAN-style GANs. Extra key=value pairs override any config key, e.g. "
                                    "schedule.lr_end=5e-5 net.widths=[64,64,64,64] loss.r2=false.")
-    p.add_argument("--preset", help="tiny | small | stacked-mnist | cifar10 | ffhq256 | imagenet32")
+    p.add_argument("--preset", help="tiny | tiny-wide | small | stacked-mnist | cifar10 | ffhq256 | imagenet32")
     p.add_argument("--data", help="built-in name (mnist5k, stacked-mnist, digits, fashion-mnist) or a path")
     p.add_argument("--out", help="run directory")
     p.add_argument("--kimg", type=finite_float, help="train until this many thousand images")
@@ -66,7 +69,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         base = DEFAULT_DEMO if _bare(args) else {}
         cfg = get_preset(args.preset or base.get("preset", "tiny"))
         if "out" in base:
-            cfg.out = base["out"]
+            cfg.out, cfg.conditional, cfg.kimg = base["out"], base["conditional"], base["kimg"]
     for key in ("data", "out", "kimg", "batch_size", "seed", "device", "precision", "init_from", "data_resolution"):
         value = getattr(args, key, None)
         if value is not None:
@@ -143,5 +146,7 @@ def digit_summary(trainer: Trainer, num: int = 1000) -> str:
     per = "digits" if trainer.G_ema.img_channels == 1 else "channel digits"
     real = classifier_info().get("digit_stats", {}).get("test_confident_rate")
     ref = f"; held-out real digits score {100 * real:.0f}%" if real else ""
+    asked = (f"; {100 * r['confident_label']:.1f}% are confident digits of the class asked for"
+             if "confident_label" in r else "")
     return (f"  quality:     {100 * r['confident']:.1f}% of {num} samples are confident {per}, "
-            f"{int(r['confident_classes'])} of 10 classes present{ref}")
+            f"{int(r['confident_classes'])} of 10 classes present{asked}{ref}")

@@ -69,6 +69,25 @@ class _PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+def resize_positions(pos: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A [1 + g*g, D] positional table (CLS first) resized bicubically to an h x w patch grid (ViT, CLIP)."""
+    grid = int(math.sqrt(pos.shape[0] - 1))
+    if (h, w) == (grid, grid):
+        return pos
+    patch_pos = pos[1:].reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
+    patch_pos = F.interpolate(patch_pos, size=(h, w), mode="bicubic", align_corners=False)
+    return torch.cat([pos[:1], patch_pos.flatten(2).transpose(1, 2)[0]])
+
+
+def run_blocks(blocks: nn.ModuleList, tokens: torch.Tensor, taps: list[int]) -> list[torch.Tensor]:
+    """Run transformer blocks only as deep as needed; the token sequences after each block index in taps."""
+    out: dict[int, torch.Tensor] = {}
+    for i, block in enumerate(blocks[:max(taps) + 1]):
+        tokens = block(tokens)
+        out[i] = tokens
+    return [out[i] for i in taps]
+
+
 class VisionTransformer(nn.Module):
     """DINO's ViT (224-px positional grid, interpolated for other input sizes); forward returns the CLS token."""
 
@@ -82,20 +101,17 @@ class VisionTransformer(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 
     def _pos(self, h: int, w: int) -> torch.Tensor:
-        grid = int(math.sqrt(self.pos_embed.shape[1] - 1))
-        if (h, w) == (grid, grid):
-            return self.pos_embed
-        patch_pos = self.pos_embed[:, 1:].reshape(1, grid, grid, -1).permute(0, 3, 1, 2)
-        patch_pos = F.interpolate(patch_pos, size=(h, w), mode="bicubic", align_corners=False)
-        return torch.cat([self.pos_embed[:, :1], patch_pos.flatten(2).transpose(1, 2)], dim=1)
+        return resize_positions(self.pos_embed[0], h, w)[None]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, taps: list[int]) -> list[torch.Tensor]:
+        """Token sequences [N, 1 + h*w, D] (CLS first, not normalised) after each block index in taps."""
         h, w = x.shape[-2] // self.patch, x.shape[-1] // self.patch
         tokens = self.patch_embed(x)
         tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1) + self._pos(h, w)
-        for block in self.blocks:
-            tokens = block(tokens)
-        return self.norm(tokens)[:, 0]
+        return run_blocks(self.blocks, tokens, taps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.tokens(x, [len(self.blocks) - 1])[0])[:, 0]
 
 
 def dino_search_paths(weights: str | os.PathLike | None = None) -> list[Path]:
@@ -139,4 +155,5 @@ def load_dino_vits16(weights: str | os.PathLike | None = None) -> VisionTransfor
     return net.eval().requires_grad_(False)
 
 
-__all__ = ["DINO_FILE", "EmbeddingUnavailableError", "VisionTransformer", "dino_search_paths", "load_dino_vits16"]
+__all__ = ["DINO_FILE", "EmbeddingUnavailableError", "VisionTransformer", "dino_search_paths", "load_dino_vits16",
+           "resize_positions", "run_blocks"]

@@ -117,22 +117,28 @@ def analytic_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     return total
 
 
-def measure_latency(G: nn.Module, batch_size: int = 1, warmup: int = 3, repeats: int = 10,
-                    threads: int | None = None) -> LatencyResult:
-    """Median wall time of G(z) over `repeats` runs after `warmup` runs, under torch.inference_mode."""
-    z, c = sample_inputs(G, batch_size)
-    was_training = G.training
-    G.eval()
+def time_forward(model: nn.Module, inputs: tuple, batch_size: int, warmup: int = 3, repeats: int = 10,
+                 threads: int | None = None) -> LatencyResult:
+    """Median wall time of model(*inputs) over `repeats` runs after `warmup` runs, in eval mode under
+    torch.inference_mode."""
+    was_training = model.training
+    model.eval()
     with limited_threads(threads) as n_threads, torch.inference_mode():
         for _ in range(warmup):
-            G(z, c)
+            model(*inputs)
         runs = []
         for _ in range(max(1, repeats)):
             t0 = time.perf_counter()
-            G(z, c)
+            model(*inputs)
             runs.append((time.perf_counter() - t0) * 1000)
-    G.train(was_training)
+    model.train(was_training)
     return LatencyResult(batch_size, n_threads, statistics.median(runs), runs)
+
+
+def measure_latency(G: nn.Module, batch_size: int = 1, warmup: int = 3, repeats: int = 10,
+                    threads: int | None = None) -> LatencyResult:
+    """Median wall time of G(z) over `repeats` runs after `warmup` runs, under torch.inference_mode."""
+    return time_forward(G, sample_inputs(G, batch_size), batch_size, warmup, repeats, threads)
 
 
 def profile_generator(G: nn.Module, batch_sizes: tuple[int, ...] = (1, 32), warmup: int = 3, repeats: int = 10,
@@ -144,4 +150,4 @@ def profile_generator(G: nn.Module, batch_sizes: tuple[int, ...] = (1, 32), warm
 
 
 __all__ = ["LatencyResult", "Profile", "StageCost", "analytic_macs", "count_macs", "count_params",
-           "measure_latency", "profile_generator", "sample_inputs"]
+           "measure_latency", "profile_generator", "sample_inputs", "time_forward"]

@@ -64,7 +64,8 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
     return rows
 
 
-def _human(n: float) -> str:
+def human_count(n: float) -> str:
+    """1234567 -> 1.23M (G, M, k)."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
@@ -80,11 +81,11 @@ def format_report(rows: list[ReportRow], stages: bool = True) -> str:
     for r in rows:
         w = r.widths
         widths = str(w[0]) if len(set(w)) == 1 else "/".join(map(str, w))
-        lines.append([r.name, widths, _human(r.profile.params), _human(r.profile.macs), f"{r.params_ratio:.3f}",
-                      f"{100 * r.compression_rate:.2f}%"]
+        lines.append([r.name, widths, human_count(r.profile.params), human_count(r.profile.macs),
+                      f"{r.params_ratio:.3f}", f"{100 * r.compression_rate:.2f}%"]
                      + [f"{r.profile.latency[b].median_ms:.2f}" for b in batch_sizes]
                      + [f"{r.speedup[b]:.2f}x" for b in batch_sizes])
-    out = [_table(lines)]
+    out = [text_table(lines)]
     threads = rows[0].profile.latency[batch_sizes[0]].threads if batch_sizes else torch.get_num_threads()
     out.append(f"(MACs: one multiply-add = one MAC, per image, torch.utils.flop_counter FLOPs / 2; latency: median "
                f"ms per forward of the whole batch on CPU, {threads} thread(s), torch.inference_mode)")
@@ -92,12 +93,13 @@ def format_report(rows: list[ReportRow], stages: bool = True) -> str:
         names = [s.name for s in rows[0].profile.stages]
         st = [["stage (MACs/img)", *[r.name for r in rows]]]
         for i, n in enumerate(names):
-            st.append([n, *[_human(r.profile.stages[i].macs) if i < len(r.profile.stages) else "-" for r in rows]])
-        out.append(_table(st))
+            st.append([n, *[human_count(r.profile.stages[i].macs) if i < len(r.profile.stages) else "-" for r in rows]])
+        out.append(text_table(st))
     return "\n\n".join(out)
 
 
-def _table(lines: list[list[str]]) -> str:
+def text_table(lines: list[list[str]]) -> str:
+    """Rows of cells as aligned plain text, a rule under the header row."""
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(lines[0]))]
     fmt = [" ".join(str(c).rjust(w) if j else str(c).ljust(w) for j, (c, w) in enumerate(zip(row, widths)))
            for row in lines]
@@ -111,4 +113,4 @@ def load_generators(paths: list[str | Path]) -> dict[str, nn.Module]:
     return {str(p): load_generator(p) for p in paths}
 
 
-__all__ = ["ReportRow", "build_report", "format_report", "load_generators"]
+__all__ = ["ReportRow", "build_report", "format_report", "human_count", "load_generators", "text_table"]

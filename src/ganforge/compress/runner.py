@@ -106,7 +106,7 @@ class CompressRunner:
         self.setup = DistillSetup(cfg, self.G_T, self.D_T, self.G_S, self.D_S, loss_cfg.name, loss_d, loss_g,
                                   gamma, loss_cfg.r1, loss_cfg.r2, self.device, self.run_dir)
         self.method = METHOD_CLASSES[cfg.method](self.setup)
-        self.sampler = BatchSampler(self.data, cfg.batch_size, cfg.seed)
+        self.sampler = BatchSampler(self.data, cfg.batch_size, cfg.seed, group=self.teacher_cfg.net.pack)
         self.cur_nimg, self.step = 0, 0
         self.best: dict = {}
         self.nonfinite = 0

@@ -7,6 +7,7 @@ generator.safetensors, import.json) into a temporary sibling that is renamed int
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -78,11 +79,25 @@ def _write_r3gan_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[s
     return {"checkpoint": run_dir / tag, "params": params, "net": config["net"]}
 
 
+# Families whose official networks load as ganforge networks (interop.<family>.from_snapshot), not yet as runs.
+NETWORK_FAMILIES = ("stylegan2", "stylegan3")
+
+
+def load_networks(pkl: str | Path) -> tuple[Family, tuple[Any, ...]]:
+    """(family, (G, D, G_ema, config)) of an official StyleGAN2-ADA or StyleGAN3 snapshot, read without running it."""
+    snapshot = read_snapshot(pkl)
+    family = detect_family(snapshot)
+    if family not in NETWORK_FAMILIES:
+        raise UserError(f"{Path(pkl).name} is an {family} snapshot; import it as a run with `ganforge import`")
+    return family, importlib.import_module(f"ganforge.interop.{family}").from_snapshot(snapshot)
+
+
 def _not_yet(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, Any]) -> dict[str, Any]:
-    raise UserError("StyleGAN2-ADA/StyleGAN3 import is not available yet; only R3GAN snapshots can be imported")
+    raise UserError("StyleGAN2-ADA/StyleGAN3 import is not available yet as a run directory (ganforge trains R3GAN "
+                    "networks only); load the networks in Python with ganforge.interop.convert.load_networks(path)")
 
 
-# family -> importer(snapshot, empty run dir, provenance) -> summary; StyleGAN importers replace _not_yet here
+# family -> importer(snapshot, empty run dir, provenance) -> summary; StyleGAN run writers would replace _not_yet here
 IMPORTERS: dict[str, Callable[[dict[str, Any], Path, dict[str, Any]], dict[str, Any]]] = {
     "r3gan": _write_r3gan_run,
     "stylegan2": _not_yet,
@@ -133,4 +148,5 @@ def _move_into_place(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["IMPORTERS", "IMPORT_INFO", "Family", "detect_family", "import_snapshot", "sha256_file"]
+__all__ = ["IMPORTERS", "IMPORT_INFO", "NETWORK_FAMILIES", "Family", "detect_family", "import_snapshot",
+           "load_networks", "sha256_file"]

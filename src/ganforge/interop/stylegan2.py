@@ -42,24 +42,39 @@ _SHARED = ("c_dim", "img_resolution", "img_channels", "channel_base", "channel_m
            "resample_filter")
 
 
-def _take(out: dict[str, Any], kwargs: Any, names: dict[str, str | None], where: str) -> None:
+def take_kwargs(out: dict[str, Any], kwargs: Any, names: dict[str, str | None], where: str,
+                family: str = "StyleGAN2") -> None:
+    """Official constructor kwargs -> ganforge config fields via `names` (None: accepted, fixed or ignored);
+    UserError naming any argument ganforge's `family` networks do not support."""
     if not isinstance(kwargs, dict):
         raise UserError(f"snapshot {where} is {type(kwargs).__name__}, expected a dict of keyword arguments")
     unknown = sorted(set(kwargs) - set(names))
     if unknown:
-        raise UserError(f"snapshot {where} has argument(s) {', '.join(unknown)} that ganforge's StyleGAN2 does not "
-                        "support; the file is not a stock StyleGAN2-ADA network")
+        raise UserError(f"snapshot {where} has argument(s) {', '.join(unknown)} that ganforge's {family} does not "
+                        f"support; the file is not a stock {family} network")
     for key, value in kwargs.items():
         field = names[key]
         if field is None:
             if key in _FIXED and value != _FIXED[key]:
-                raise UserError(f"snapshot {where}.{key} = {value!r}; ganforge's StyleGAN2 supports only "
+                raise UserError(f"snapshot {where}.{key} = {value!r}; ganforge's {family} supports only "
                                 f"{_FIXED[key]!r}")
             continue
         out[field] = tuple(value) if field == "resample_filter" else value
 
 
-def _num(v: Any) -> Any:
+def discriminator_fields(d: Record) -> dict[str, Any]:
+    """StyleGAN2Config fields from an official StyleGAN2 Discriminator's `_init_kwargs` (the D of StyleGAN2-ADA and
+    of StyleGAN3 snapshots alike)."""
+    dk = d.kwargs
+    nested = ("block_kwargs", "mapping_kwargs", "epilogue_kwargs")
+    fields: dict[str, Any] = {}
+    take_kwargs(fields, {k: v for k, v in dk.items() if k not in nested}, {**_D_TOP, **dict.fromkeys(nested)}, "D")
+    for name, table in zip(nested, (_D_BLOCK, _D_MAPPING, _D_EPILOGUE), strict=True):
+        take_kwargs(fields, dk.get(name) or {}, table, f"D {name}")
+    return fields
+
+
+def plain_number(v: Any) -> Any:
     """numpy scalars in pickled attributes -> Python numbers."""
     return v.item() if hasattr(v, "item") else v
 
@@ -72,16 +87,11 @@ def config_from_records(g: Record, d: Record) -> StyleGAN2Config:
     if not gk or not dk:
         raise UserError("snapshot modules carry no _init_kwargs; only official persistence pickles can be imported")
     gcfg: dict[str, Any] = {}
-    _take(gcfg, {k: v for k, v in gk.items() if k not in ("mapping_kwargs", "synthesis_kwargs")},
-          {**_G_TOP, "mapping_kwargs": None, "synthesis_kwargs": None}, "G")
-    _take(gcfg, gk.get("mapping_kwargs", {}), _G_MAPPING, "G mapping_kwargs")
-    _take(gcfg, gk.get("synthesis_kwargs", {}), _G_SYNTHESIS, "G synthesis_kwargs")
-    dcfg: dict[str, Any] = {}
-    nested = ("block_kwargs", "mapping_kwargs", "epilogue_kwargs")
-    _take(dcfg, {k: v for k, v in dk.items() if k not in nested}, {**_D_TOP, **dict.fromkeys(nested)}, "D")
-    _take(dcfg, dk.get("block_kwargs", {}), _D_BLOCK, "D block_kwargs")
-    _take(dcfg, dk.get("mapping_kwargs", {}), _D_MAPPING, "D mapping_kwargs")
-    _take(dcfg, dk.get("epilogue_kwargs", {}), _D_EPILOGUE, "D epilogue_kwargs")
+    take_kwargs(gcfg, {k: v for k, v in gk.items() if k not in ("mapping_kwargs", "synthesis_kwargs")},
+                {**_G_TOP, "mapping_kwargs": None, "synthesis_kwargs": None}, "G")
+    take_kwargs(gcfg, gk.get("mapping_kwargs", {}), _G_MAPPING, "G mapping_kwargs")
+    take_kwargs(gcfg, gk.get("synthesis_kwargs", {}), _G_SYNTHESIS, "G synthesis_kwargs")
+    dcfg = discriminator_fields(d)
 
     defaults = StyleGAN2Config.__dataclass_fields__
     for name in _SHARED:  # compare with the official defaults filled in (G and D share them)
@@ -103,12 +113,12 @@ def _check_attributes(g: Record, d: Record, cfg: StyleGAN2Config) -> None:
               (g.child(f"synthesis.b{cfg.img_resolution}"), "architecture", cfg.g_architecture),
               (d.child(f"b{cfg.img_resolution}"), "architecture", cfg.d_architecture)]
     for rec, attr, want in expect:
-        if attr in rec.state and _num(rec.state[attr]) != want:
+        if attr in rec.state and plain_number(rec.state[attr]) != want:
             raise UserError(f"snapshot {rec.class_name}.{attr} = {rec.state[attr]!r} but its constructor arguments "
                             f"give {want!r}; the file is inconsistent")
 
 
-def load_record(module: nn.Module, rec: Record, what: str) -> None:
+def load_record(module: nn.Module, rec: Record, what: str, family: str = "StyleGAN2") -> None:
     """Copy the record's tensors into `module` after checking every key and shape; UserError on any mismatch."""
     got = state_dict(rec)
     want = module.state_dict()
@@ -122,7 +132,7 @@ def load_record(module: nn.Module, rec: Record, what: str) -> None:
             more = f" and {len(items) - 5} more" if len(items) > 5 else ""
             problems.append(f"{label}: {', '.join(items[:5])}{more}")
     if problems:
-        raise UserError(f"snapshot {what} does not match the StyleGAN2 network its arguments describe; "
+        raise UserError(f"snapshot {what} does not match the {family} network its arguments describe; "
                         + "; ".join(problems))
     module.load_state_dict({k: t.to(torch.float32) if t.is_floating_point() else t for k, t in got.items()},
                            strict=True)

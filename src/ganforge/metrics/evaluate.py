@@ -31,7 +31,7 @@ from ganforge.metrics.gather import any_rank, broadcast_json, gather_features, s
 from ganforge.metrics.kid import kid_from_features
 from ganforge.metrics.modes import mode_metrics
 from ganforge.metrics.neighbors import manifold_metrics
-from ganforge.metrics.sampling import iter_generated
+from ganforge.metrics.sampling import eval_latents, iter_generated
 from ganforge.utils.distributed import world
 
 METRICS = ("fid", "kid", "pr", "dc", "rfid", "modes", "confident")
@@ -196,7 +196,7 @@ def reference_features(real: Any, jobs: dict[str, tuple[str, dict[str, Any]]], o
 
 
 def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str, dict[str, torch.Tensor]],
-             opts: EvalOptions) -> dict[str, float]:
+             opts: EvalOptions, labels: torch.Tensor | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     manifold_done: set[tuple[str, str]] = set()
     for spec in specs:
@@ -233,13 +233,14 @@ def _compute(specs: list[MetricSpec], ref: dict[str, FeatureSet], fake: dict[str
             if any(k not in fake[ex] for k in ("digits", "confidence", "digit_distance")):
                 raise ValueError(f"extractor '{ex}' gives no digit confidences and distances; 'confident' needs "
                                  "classifier-mnist (with its digit statistics)")
-            values = confident_metrics(fake[ex]["digits"], fake[ex]["confidence"], fake[ex]["digit_distance"])
+            values = confident_metrics(fake[ex]["digits"], fake[ex]["confidence"], fake[ex]["digit_distance"],
+                                       labels=labels)
             out.update({f"{k}{s}": v for k, v in values.items()})
     return out
 
 
 def _evaluate(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], num_fake: int, metrics: str | Iterable[str],
-              opts: EvalOptions, device: torch.device) -> dict[str, float]:
+              opts: EvalOptions, device: torch.device, labels: torch.Tensor | None = None) -> dict[str, float]:
     """`fake`: a uint8 tensor of `num_fake` images, or an iterable of batches; when _sharded(opts, num_fake), the
     batches are this rank's shard_bounds share, in order."""
     specs = parse_metrics(metrics, opts)
@@ -258,18 +259,18 @@ def _evaluate(real: Any, fake: torch.Tensor | Iterable[torch.Tensor], num_fake: 
         feats = gather_features(extract_features(extractors, fake, device, stop - start,
                                                  opts.progress and shard[0] == 0, "generated features"))
     if shard is None:
-        return _compute(specs, ref, feats, opts)
-    return _compute_on_rank0(specs, ref, feats, opts, shard[0])
+        return _compute(specs, ref, feats, opts, labels)
+    return _compute_on_rank0(specs, ref, feats, opts, shard[0], labels)
 
 
 def _compute_on_rank0(specs: list[MetricSpec], ref: dict[str, FeatureSet], feats: dict[str, dict[str, torch.Tensor]],
-                      opts: EvalOptions, rank: int) -> dict[str, float]:
+                      opts: EvalOptions, rank: int, labels: torch.Tensor | None = None) -> dict[str, float]:
     """Rank 0 computes, every rank gets the results; an error on rank 0 is raised on every rank (none waits)."""
     error: Exception | None = None
     payload: dict[str, Any] = {}
     if rank == 0:
         try:
-            payload = {"results": _compute(specs, ref, feats, opts)}
+            payload = {"results": _compute(specs, ref, feats, opts, labels)}
         except (ValueError, TypeError, KeyError) as e:
             error, payload = e, {"error": f"{type(e).__name__}: {e}"}
     payload = broadcast_json(payload)  # type: ignore[assignment]
@@ -327,4 +328,5 @@ def evaluate_generator(G: nn.Module, real: Any, metrics: str | Iterable[str], nu
     shard = _sharded(opts, num)
     start, stop = (0, num) if shard is None else shard_bounds(num, *shard)
     batches: Iterator[torch.Tensor] = iter_generated(G, num, seed, opts.batch_size, dev, start=start, stop=stop)
-    return _evaluate(real, batches, num, metrics, opts, dev)
+    labels = eval_latents(num, int(G.z_dim), int(getattr(G, "num_classes", 0) or 0), seed)[1]  # what was asked for
+    return _evaluate(real, batches, num, metrics, opts, dev, labels)

@@ -25,7 +25,8 @@ class NetworkConfig:
     # (R3GAN uses no such trick); it needs batches divisible by the group size.
     mbstd_group: int = 0
     # PacGAN (Lin et al. 2018, Sec. 3): D judges `pack` consecutive samples stacked on the channel axis, all real
-    # or all fake, so a generator that repeats itself is easier to spot. 1 = off (R3GAN); unconditional only.
+    # or all fake, so a generator that repeats itself is easier to spot. 1 = off (R3GAN). Class-conditional: the
+    # samples of a pack share one label (the trainer draws batches so), and D sees the within-class spread.
     pack: int = 1
     # Image border of the x2 resampling filters: "clamp" repeats edge pixels (ganforge); "zero" pads with zeros as
     # the official R3GAN code does, set by `ganforge import` so imported official models give their own outputs.
@@ -34,8 +35,6 @@ class NetworkConfig:
     def __post_init__(self) -> None:
         if int(self.pack) != self.pack or self.pack < 1:
             raise ValueError(f"net.pack must be an integer >= 1 (1 = no packing), got {self.pack}")
-        if self.pack > 1 and self.num_classes:
-            raise ValueError("net.pack > 1 (PacGAN) needs an unconditional model: a pack of samples has no one label")
         n = len(self.widths)
         if not (len(self.blocks) == len(self.cardinalities) == n) or n < 1:
             raise ValueError(f"widths/blocks/cardinalities must have the same length, got {n}, {len(self.blocks)}, "

@@ -32,7 +32,7 @@ class DiscriminatorStage(nn.Module):
 
 class Discriminator(nn.Module):
     """image -> logit. Conditional: D(x) = embed(c) . D'(x) (projection discriminator, R3GAN App. J).
-    With net.pack > 1, one logit per pack of consecutive images (PacGAN)."""
+    With net.pack > 1, one logit per pack of consecutive images (PacGAN), judged under the pack's one label."""
 
     def __init__(self, cfg: NetworkConfig):
         super().__init__()
@@ -69,6 +69,12 @@ class Discriminator(nn.Module):
                 raise ValueError(f"this discriminator packs {self.pack} samples (net.pack) and got a batch of {n}; "
                                  "use batches that are a multiple of net.pack")
             x = x.reshape(n // self.pack, self.pack * ch, h, w)  # PacGAN: consecutive samples share one input
+            if c is not None and self.embed is not None:
+                packs = c.view(-1, self.pack)
+                if not bool((packs == packs[:, :1]).all()):
+                    raise ValueError(f"a class-conditional discriminator with net.pack = {self.pack} needs the "
+                                     "samples of each pack to share one label (draw labels in groups)")
+                c = packs[:, 0]
         x = self.from_rgb(x)
         feats = []
         for i, stage in enumerate(self.stages):

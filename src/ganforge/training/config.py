@@ -9,6 +9,7 @@ from typing import Literal
 from ganforge.augment.config import AugmentConfig
 from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
+from ganforge.networks.pretrained_config import AuxDConfig, ProjectedConfig
 from ganforge.training.validate import validate_config
 
 
@@ -72,6 +73,12 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     self_distill: bool = False  # SD-GAN: add alpha * L_SD(T(G(z)), T(G_ema(z))) to L_G (sd.alpha=0 only logs it)
     sd: SelfDistillConfig = field(default_factory=SelfDistillConfig)
+    # Discriminators on frozen pretrained backbones (docs/pretrained_discriminators.md). d_arch=projected replaces
+    # R3GAN's D by a Projected GAN D (settings in `projected`, hinge loss); d_aux adds vision-aided Ds beside the
+    # main D, e.g. d_aux='[{"backbone": "vgg16", "warmup_kimg": 20}]' or the shorthand d_aux=vgg16,clip.
+    d_arch: Literal["r3gan", "projected"] = "r3gan"
+    projected: ProjectedConfig = field(default_factory=ProjectedConfig)
+    d_aux: list[AuxDConfig] = field(default_factory=list)
     log_every_kimg: float = 1.0
     snapshot_every_kimg: float = 10.0
     keep_checkpoints: int = 3
@@ -90,6 +97,8 @@ class TrainConfig:
         if self.channels_last and self.compile:  # inductor (torch 2.14, CPU) fails its stride check in D's backward
             raise ValueError("channels_last=true with compile=true fails in torch.compile's backward of D's "
                              "replicate padding; choose one of the two")
+        if self.d_arch == "projected" and self.loss.name != "hinge":  # Sauer et al. 2021 train with the hinge loss
+            raise ValueError(f"d_arch=projected trains with the hinge loss; set loss.name=hinge (is {self.loss.name})")
 
 
 def to_dict(cfg: TrainConfig) -> dict:

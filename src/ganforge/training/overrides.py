@@ -38,6 +38,13 @@ def coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}")
         return value
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, dict):  # a list entry written as a JSON object, e.g. d_aux=[{"backbone": "vgg16"}]
+            return _validated(_update(hint(), value))
+        if isinstance(value, str) and hasattr(hint, "parse"):  # its shorthand, e.g. d_aux=vgg16
+            try:
+                return _validated(hint.parse(value))
+            except ValueError as e:
+                raise ConfigError(f"{key}: {e}") from None
         if not isinstance(value, hint):
             raise ConfigError(f"'{key}' is a group of keys, not a value; set {key}.KEY=VALUE instead")
         return value
@@ -129,7 +136,7 @@ def update_from_dict(cfg: Any, data: dict) -> Any:
     return _validated(cfg)
 
 
-def _update(cfg: Any, data: dict) -> None:
+def _update(cfg: Any, data: dict) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"expected a JSON object of config keys, got {type(data).__name__}")
     for k, v in data.items():
@@ -138,6 +145,7 @@ def _update(cfg: Any, data: dict) -> None:
             _update(sub, v)
         else:
             set_key(cfg, k, v)
+    return cfg
 
 
 def _validated(cfg: Any) -> Any:

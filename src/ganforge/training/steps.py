@@ -13,10 +13,33 @@ from ganforge.losses.adversarial import Loss
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
 SelfDistillTerm = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]  # -> (weighted, logged)
+AuxTerm = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]  # (real, fake) -> weighted
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
+
+
+def paired_penalties(logits: torch.Tensor, x: torch.Tensor, r1: bool, r2: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(R1, R2) batch means for x = cat([real, fake]) and its logits, from one autograd.grad call (R3GAN Eq. 3-4).
+
+    Masking the logits keeps one backward for both penalties; a disabled side contributes exactly zero.
+    """
+    n = logits.shape[0] // 2  # real.shape[0] / net.pack: a PacGAN D gives one logit per pack
+    mask = torch.cat([torch.full((n,), float(r1)), torch.full((n,), float(r2))]).to(logits.device)
+    mask = mask.view(-1, *[1] * (logits.ndim - 1))  # patch logits [N, K] (projected D) share their image's mask
+    penalty = gradient_penalty(logits * mask, x).view(2 * n, -1).sum(1)  # a pack's input: its samples' grads
+    return penalty[:n].mean(), penalty[n:].mean()
+
+
+def _add_aux(loss: torch.Tensor, terms: dict[str, float], aux: AuxTerm | None, real: torch.Tensor,
+             fake: torch.Tensor) -> torch.Tensor:
+    """loss + the weighted vision-aided terms (ganforge.training.aux_discriminators), logging theirs."""
+    if aux is None:
+        return loss
+    extra, aux_terms = aux(real, fake)
+    terms.update(aux_terms)
+    return loss + extra
 
 
 @contextlib.contextmanager
@@ -34,7 +57,7 @@ def full_precision(*modules: nn.Module):
 
 def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
                        loss_d: Loss, gamma: float, r1: bool, r2: bool,
-                       augment: Augment = _identity
+                       augment: Augment = _identity, aux: AuxTerm | None = None
                        ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
     """L_D = E[f-loss(D(x_real), D(x_fake))] + gamma/2 (E||grad D(real)||^2 + E||grad D(fake)||^2) (R3GAN Eq. 2-4).
 
@@ -51,19 +74,18 @@ def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: 
              "D_fake": float(fake_logits.detach().mean())}
     loss = adv
     if r1 or r2:
-        mask = torch.cat([torch.full((n,), float(r1)), torch.full((n,), float(r2))]).to(logits.device)
-        # Masking the logits keeps one backward for both penalties; a disabled side contributes exactly zero.
-        penalty = gradient_penalty(logits * mask, x).view(2 * n, -1).sum(1)  # a pack's input: its samples' grads
-        r1_val, r2_val = penalty[:n].mean(), penalty[n:].mean()
+        r1_val, r2_val = paired_penalties(logits, x, r1, r2)
         loss = loss + gamma / 2 * (r1_val + r2_val)
         terms.update({"R1": float(r1_val.detach()), "R2": float(r2_val.detach())})
+    loss = _add_aux(loss, terms, aux, real, fake.detach())
     return loss, terms, real_logits.detach(), fake_logits.detach()
 
 
 def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tensor, c: torch.Tensor | None,
                    loss_g: Loss, augment: Augment = _identity,
                    self_distill: SelfDistillTerm | None = None,
-                   G_ema: nn.Module | None = None, needs_real: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+                   G_ema: nn.Module | None = None, needs_real: bool = True,
+                   aux: AuxTerm | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """L_G = E[f-loss(D(x_real), D(G(z)))] + alpha * L_SD(T(G(z)), T(G_ema(z))) (R3GAN Eq. 2; SD-GAN Eq. 2)."""
     fake = G(z, c)
     real_logits = None
@@ -75,7 +97,7 @@ def generator_loss(G: nn.Module, D: nn.Module, real: torch.Tensor, z: torch.Tens
         real_logits = torch.zeros_like(fake_logits)
     adv = loss_g(real_logits, fake_logits).mean()
     terms = {"loss_G": float(adv.detach())}
-    loss = adv
+    loss = _add_aux(adv, terms, aux, real, fake)
     if self_distill is not None and G_ema is not None:
         with torch.no_grad():
             teacher = G_ema(z, c)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import signal
-import sys
 import time
 import uuid
 import warnings
@@ -21,12 +19,12 @@ from ganforge.augment import build_augment, build_controller
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
 from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
-from ganforge.networks import NetworkConfig, make_networks
-from ganforge.training import checkpoint as ckpt
+from ganforge.networks import make_networks
+from ganforge.training.aux_discriminators import AuxDiscriminators, main_discriminator
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
 from ganforge.training.ema import update_ema
-from ganforge.training.finetune import load_init_weights, skip_burnin
+from ganforge.training.finetune import skip_burnin
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import ConfigError
@@ -34,6 +32,7 @@ from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, ema_beta
 from ganforge.training.speed import as_input, compiled, to_channels_last
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
+from ganforge.training.trainer_checkpoints import CheckpointMixin
 from ganforge.training.validate import check_data_matches, check_metrics, validate_config
 from ganforge.utils.grid import save_grid
 from ganforge.utils.perf import native_bf16, tune_allocator
@@ -47,7 +46,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
-class Trainer:
+class Trainer(CheckpointMixin):
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
     def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False,
@@ -80,6 +79,7 @@ class Trainer:
         self.data = check_data_matches(cfg, self.data)
 
         self.G, self.D = make_networks(cfg.net)
+        self.D = main_discriminator(cfg, self.D)  # d_arch=projected: a Projected GAN D in its place
         self.G.to(self.device)
         self.D.to(self.device)
         if cfg.channels_last:
@@ -102,20 +102,24 @@ class Trainer:
         self.ema_halflife = Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000, s.burnin_kimg)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
+        self.aux = AuxDiscriminators.build(cfg, self.device, self.opt_D)  # cfg.d_aux, heads in opt_D's 2nd group
         self.loss_d, self.loss_g = get_loss(cfg.loss.name)
         self.augment = build_augment(cfg.augment).to(self.device)
         self.aug_ctrl = build_controller(cfg.augment)
         self.augment.p = self.aug_ctrl.p
         self.self_distiller = build_self_distiller(cfg.sd, self.device) if cfg.self_distill else None
-        self.sampler = BatchSampler(self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size)
+        self.sampler = BatchSampler(self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size,
+                                    group=cfg.net.pack)  # conditional PacGAN: each pack shares one label
         self.guard = DivergenceGuard(cfg.max_nonfinite_skips, cfg.max_rollbacks)
         self.cur_nimg, self.step = 0, 0
         self.best: dict = {}
         self._last_penalty: dict[str, float] = {}
         self._stop_requested = False
-        self._grid_z = torch.randn(cfg.grid_size, cfg.net.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         nc = cfg.net.num_classes
-        self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
+        self._grid_nrow = nc if 0 < nc <= 16 else None  # few classes: one column per class, whole rows
+        grid_n = max(1, cfg.grid_size // nc) * nc if self._grid_nrow else cfg.grid_size
+        self._grid_z = torch.randn(grid_n, cfg.net.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        self._grid_c = (torch.arange(grid_n) % nc) if nc else None
 
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,79 +133,6 @@ class Trainer:
                     json.dump(to_dict(cfg), f, indent=1)
         barrier(self.dist)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
-
-    # ---- checkpoints -------------------------------------------------------------------------------------------
-    def latest_checkpoint(self) -> Path:
-        """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
-        latest, note = ckpt.newest_complete(self.run_dir)
-        if note and self.dist.is_main:
-            print(f"ganforge: {note}", file=sys.stderr)
-        return latest
-
-    def _state(self) -> dict:
-        return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
-                "guard": self.guard.state_dict(), "best": self.best,
-                "augment": self.aug_ctrl.state_dict(), "config": to_dict(self.cfg),
-                "world_size": self.dist.world_size, "run_id": self.run_id}
-
-    def _rng_tensors(self) -> dict[str, torch.Tensor]:
-        out = {"torch_cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            out["torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        return out
-
-    def save_checkpoint(self) -> Path | None:
-        if not self.dist.is_main:
-            return None
-        tag = f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
-        path = ckpt.write_checkpoint(self.run_dir, tag, {"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                                     {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
-        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints, self.run_id)
-        ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
-                            {"kimg": f"{self.cur_nimg / 1000:.3f}"})
-        return path
-
-    def restore(self, path: Path, rollback: bool = False) -> None:
-        """Load a checkpoint; a rollback keeps the divergence guard's counters so escalation still terminates."""
-        try:
-            self._restore(path, rollback)
-        except ckpt.CheckpointError:
-            raise
-        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as e:
-            raise ckpt.CheckpointError(f"{path}: its state.json or tensors do not fit this run "
-                                       f"({e.__class__.__name__}: {e}); the checkpoint is corrupt, resume from an "
-                                       "earlier one") from e
-
-    def _restore(self, path: Path, rollback: bool) -> None:
-        state = ckpt.read_state(path)
-        saved_net = state.get("config", {}).get("net")
-        if isinstance(saved_net, dict):  # keys added since the checkpoint was written take their defaults
-            saved_net = {**dataclasses.asdict(NetworkConfig()), **saved_net}
-        if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
-            diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
-            raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "
-                                       "resume with the run's own config (it is in config.json)")
-        for name, module in (("G", self.G), ("D", self.D), ("G_ema", self.G_ema)):
-            ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
-        for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
-            ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
-        self.cur_nimg, self.step = int(state["cur_nimg"]), int(state["step"])
-        self.run_id = state.get("run_id") or self.run_id
-        self.sampler.load_state_dict(state["sampler"])
-        if not rollback:
-            self.guard.load_state_dict(state.get("guard", {}))
-        self.best = state.get("best", {})
-        if "augment" in state:
-            self.aug_ctrl.load_state_dict(state["augment"])
-            self.augment.p = self.aug_ctrl.p
-        extra = ckpt.read_tensors(path, "extra")
-        torch.set_rng_state(extra["torch_cpu"])
-        if "torch_cuda" in extra and self.device.type == "cuda":
-            torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
-
-    def init_from(self, path: Path) -> None:
-        """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh."""
-        load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})
 
     # ---- one iteration -----------------------------------------------------------------------------------------
     def _set_hparams(self) -> dict[str, float]:
@@ -236,10 +167,12 @@ class Trainer:
         with fp32 if regularise else contextlib.nullcontext():
             loss_D, terms_D, real_logits, fake_logits = discriminator_loss(
                 self.D if penalised else self.D_fast, real, fake, c, self.loss_d, hp["gamma"] * k,
-                cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment)
+                cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment,
+                self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise))
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         average_gradients(self.D, self.dist)
+        average_gradients(self.aux, self.dist)
         terms_D["grad_D"] = grad_norm(self.D)
         bad = first_nonfinite(terms_D)
         if regularise:
@@ -254,7 +187,8 @@ class Trainer:
         z = self._global_z()
         self.D.requires_grad_(False)
         loss_G, terms_G = generator_loss(self.G_fast, self.D_fast, real, z, c, self.loss_g, self.augment,
-                                         self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan")
+                                         self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan",
+                                         aux=self.aux.g_term(self.cur_nimg))
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         average_gradients(self.G, self.dist)
@@ -303,7 +237,7 @@ class Trainer:
         with torch.no_grad():
             c = None if self._grid_c is None else self._grid_c.to(self.device)
             images = self.G_ema(self._grid_z.to(self.device), c)
-        save_grid(to_uint8(images).cpu(), path)
+        save_grid(to_uint8(images).cpu(), path, self._grid_nrow)
         return path
 
     def evaluate(self) -> dict[str, float]:
@@ -328,8 +262,7 @@ class Trainer:
         key = self.cfg.best_metric  # a result key of cfg.metrics (_check_metrics)
         if key and is_better(key, results[key], self.best.get("value")):
             self.best = {"metric": key, "value": results[key], "kimg": record["kimg"]}
-            ckpt.write_checkpoint(self.run_dir, "best", {"G": self.G, "D": self.D, "G_ema": self.G_ema},
-                                  {"G": self.opt_G, "D": self.opt_D}, self._state(), self._rng_tensors())
+            self.write_checkpoint("best")
         return results
 
     def train(self) -> Path:

@@ -134,6 +134,9 @@ def validate_config(cfg: Any, prefix: str = "", run_post_init: bool = True) -> A
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
             validate_config(value, f"{prefix}{f.name}.")
+        for i, item in enumerate(value if isinstance(value, list) else []):  # list entries, e.g. d_aux
+            if dataclasses.is_dataclass(item):
+                validate_config(item, f"{prefix}{f.name}[{i}].")
     check_fields(cfg, prefix)
     post = getattr(cfg, "__post_init__", None)
     if run_post_init and post is not None:

@@ -1,0 +1,322 @@
+"""Shared machinery of the claim experiments: every (arm, seed) runs one after the other and resumably, and
+everything the results page needs (commands, wall times, CPU, final metrics, curves, grids) goes into one JSON
+file per experiment, <out>/experiment.json, with paths relative to <out>.
+
+Training arms run through benchmarks/time_to_quality.py (imported, in-process, one configuration per call, all
+of an experiment's runs in <out>/ttq): its resume, evaluation points, real-data floor and grids are reused. Its
+points count training minutes, or with `unit="kimg"` (equal images seen between arms) kimg (its `--kimg`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_FILE = "experiment.json"
+DEFAULT_SEEDS = "0,1,2"
+_TTQ: list[ModuleType] = []
+_HALVES: dict[tuple[str, int | None], tuple[torch.Tensor, Any]] = {}
+
+
+@dataclass
+class Arm:
+    """One arm: ganforge config overrides for a training run, or `compress` flags for a `ganforge compress` run."""
+
+    name: str
+    overrides: list[str] = field(default_factory=list)
+    compress: list[str] | None = None
+    label: str = ""
+    budget: float | None = None  # this arm's length (default: the experiment's)
+    every: float | None = None
+
+
+@dataclass
+class PaperRow:
+    """A number from the paper, with where it comes from, and the arm of ours it is set beside."""
+
+    arm: str
+    metric: str
+    value: float | str
+    source: str
+
+
+@dataclass
+class Check:
+    """One sentence of the claim: arm `better` beats arm `worse` on `metric` (the verdict's test)."""
+
+    text: str
+    better: str
+    worse: str
+    metric: str
+
+
+@dataclass
+class Experiment:
+    """An experiment: its arms, budget and evaluation points, plus a hook for metrics beyond the ttq points."""
+
+    name: str
+    data: str
+    arms: list[Arm]
+    unit: str  # "kimg" (equal images seen) or "minutes" (equal training time)
+    budget: float
+    every: float
+    post_eval: Callable[[Experiment, dict, argparse.Namespace, Path], dict[str, Any]] | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def load_ttq() -> ModuleType:
+    """benchmarks/time_to_quality.py as a module (loaded once, so patches and callers share it)."""
+    if not _TTQ:
+        spec = importlib.util.spec_from_file_location("time_to_quality", ROOT / "benchmarks" / "time_to_quality.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _TTQ.append(module)
+    return _TTQ[0]
+
+
+def parse_args(name: str, argv: list[str] | None, add_args: Callable[[argparse.ArgumentParser], None] | None = None,
+               doc: str = "") -> argparse.Namespace:
+    """The flags every experiment script has, plus its own (add_args)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0], epilog=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=f"results/experiments/{name}", help="results folder (rerun it to resume)")
+    p.add_argument("--seeds", default=DEFAULT_SEEDS, help="comma list of training seeds")
+    p.add_argument("--arms", help="comma list: run only these arms (default: all)")
+    p.add_argument("--budget", type=float, help="length of every arm in the experiment's unit (kimg or minutes)")
+    p.add_argument("--every", type=float, help="evaluation points every this many units")
+    p.add_argument("--num", type=int, help="samples per evaluation and real half (default: ttq's, half the data)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
+    if add_args:
+        add_args(p)
+    return p.parse_args(argv)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic JSON write (a crash never leaves half a file)."""
+    load_ttq().write_json(path, data)
+
+
+def relative(path: str | Path) -> str:
+    """A path as shown in records: relative to the repository root when inside it, else as given."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def script_command(name: str, argv: list[str]) -> str:
+    """The command that reruns this experiment, with repository-relative paths."""
+    args = [relative(a) if Path(a).is_absolute() else a for a in argv]
+    return shlex.join(["python", f"experiments/{name}.py", *args])
+
+
+def load_record(out: Path) -> dict:
+    path = out / RESULTS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def ttq_argv(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> list[str]:
+    """The time_to_quality.py arguments of one (arm, seed): one configuration named <arm>-s<seed>."""
+    budget = arm.budget or args.budget or exp.budget
+    every = min(arm.every or args.every or exp.every, budget)
+    argv = ["--data", exp.data, f"--{exp.unit}", f"{budget:g}", "--eval-every", f"{every:g}", "--out", str(out / "ttq"),
+            "--seed", str(seed), "--config", f"{arm.name}-s{seed}={shlex.join(arm.overrides)}"]
+    argv += ["--num", str(args.num)] if args.num else []
+    return argv + (["--threads", str(args.threads)] if args.threads else [])
+
+
+def finished(state: dict | None, budget: float) -> bool:
+    """A ttq configuration state that has evaluated its last point (or diverged)."""
+    if not state:
+        return False
+    if state.get("diverged"):
+        return True
+    done = bool(state["evals"]) and load_ttq().point_of(state["evals"][-1]) >= budget - 1e-9
+    return done and not state.get("pending")
+
+
+def run_ttq_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
+    """Train (or continue) one (arm, seed) with the time-to-quality machinery; returns its run record."""
+    ttq = load_ttq()
+    argv = ttq_argv(exp, arm, seed, args, out)
+    name = f"{arm.name}-s{seed}"
+    ttq.main(argv)
+    results = json.loads((out / "ttq" / "results.json").read_text())
+    state = results["configs"][name]
+    evals = state["evals"]
+    last = evals[-1] if evals else {}
+    run_dir = out / "ttq" / "runs" / name
+    record = {"kind": "ttq", "status": "diverged" if state.get("diverged") else "done",
+              "diverged": state.get("diverged"), "budget": float(argv[argv.index(f"--{exp.unit}") + 1]),
+              "unit": exp.unit, "overrides": arm.overrides, "params": state.get("params"),
+              "train_s": state["elapsed_s"], "kimg": state["nimg"] / 1000,
+              "final": dict(last.get("metrics", {})),
+              "curve": [{"kimg": e["kimg"], "train_minutes": e["train_minutes"], "metrics": e["metrics"]}
+                        for e in evals],
+              "grid": relative_to(run_dir / last["grid"], out) if last else None,
+              "checkpoint": relative_to(run_dir / last["checkpoint"], out) if last else None}
+    record["ttq_command"] = shlex.join(["python", "benchmarks/time_to_quality.py",
+                                        *[relative(a) if Path(a).is_absolute() else a for a in argv]])
+    return record
+
+
+def relative_to(path: Path, base: Path) -> str:
+    return str(path.relative_to(base))
+
+
+def run_compress_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
+    """One `ganforge compress` run, in-process; it cannot resume, so an unfinished one restarts (--overwrite)."""
+    from ganforge.cli.main import main
+
+    run_dir = out / "compress" / f"{arm.name}-s{seed}"
+    budget = arm.budget or args.budget or exp.budget
+    argv = ["compress", *(arm.compress or []), "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed),
+            "--overwrite"]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    code = main(argv)
+    if code:
+        raise RuntimeError(f"ganforge compress exited with {code}: {shlex.join(argv)}")
+    grids = sorted((run_dir / "samples").glob("grid-*.png"))
+    return {"kind": "compress", "status": "done", "budget": budget, "unit": "kimg", "train_s": time.perf_counter() - t0,
+            "kimg": budget, "compress_command": shlex.join(["ganforge", *[relative(a) for a in argv]]),
+            "final": {}, "curve": [], "grid": relative_to(grids[-1], out) if grids else None,
+            "checkpoint": relative_to(run_dir, out)}
+
+
+def system_info() -> dict:
+    from ganforge.utils import perf
+
+    cpu = perf.cpu_info()
+    return {"cpu": {k: v for k, v in cpu.items() if k != "flags"}, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": sys.version.split()[0]}
+
+
+def run_done(rec: dict | None, budget: float) -> bool:
+    """A run record that is complete for this budget, post-evaluation included."""
+    return bool(rec) and rec.get("status") in ("done", "diverged") and rec.get("budget", 0) >= budget - 1e-9 \
+        and rec.get("post_eval_done", False)
+
+
+def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -> int:
+    """Run every (arm, seed) in turn, skipping finished ones; the record is rewritten after every run."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    record = load_record(out)
+    if record and record.get("experiment") != exp.name:
+        raise SystemExit(f"{out} holds the results of '{record.get('experiment')}'; use another --out")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    wanted = set(args.arms.split(",")) if args.arms else None
+    unknown = (wanted or set()) - {a.name for a in exp.arms}
+    if unknown:
+        raise SystemExit(f"--arms: unknown arm(s) {sorted(unknown)}; this experiment has "
+                         f"{', '.join(a.name for a in exp.arms)}")
+    arms = [a for a in exp.arms if wanted is None or a.name in wanted]
+    record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
+                  set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
+                  arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, "overrides": a.overrides,
+                                                               "compress": a.compress} for a in arms}})
+    record.setdefault("runs", {})
+    failed = []
+    for arm in arms:
+        for seed in seeds:
+            key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
+            old = record["runs"].get(key)
+            if run_done(old, budget):
+                print(f"[{key}] finished earlier; skipped", flush=True)
+                continue
+            if args.dry_run:
+                print(f"[{key}] {'to continue' if old else 'to run'} ({budget:g} {exp.unit})", flush=True)
+                continue
+            rec = run_one(exp, arm, seed, args, out, record, key)
+            failed += [key] if rec.get("status") == "failed" else []
+    ttq_results = out / "ttq" / "results.json"
+    if ttq_results.is_file():  # the real-data floor the ttq points were measured against
+        record["floor"] = json.loads(ttq_results.read_text())["floor"]
+        write_json(out / RESULTS_FILE, record)
+    if failed:
+        print(f"failed: {', '.join(failed)} (see 'error' in {out / RESULTS_FILE})", flush=True)
+    return 1 if failed else 0
+
+
+def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path, record: dict,
+            key: str) -> dict:
+    """Train, post-evaluate and record one (arm, seed); wall time adds up over the sessions that worked on it."""
+    old = record["runs"].get(key, {})
+    rec = {**old, "arm": arm.name, "seed": seed, "status": "running",
+           "command": script_command(exp.name, ["--out", relative(args.out), "--arms", arm.name, "--seeds", str(seed)])}
+    record["runs"][key] = rec
+    write_json(out / RESULTS_FILE, record)
+    t0 = time.perf_counter()
+    print(f"[{key}] start", flush=True)
+    try:
+        runner = run_compress_arm if arm.compress is not None else run_ttq_arm
+        rec.update(runner(exp, arm, seed, args, out), post_eval_done=False)
+        if exp.post_eval is not None:
+            rec["final"].update(exp.post_eval(exp, rec, args, out))
+        rec["post_eval_done"] = True
+    except (RuntimeError, ValueError, OSError, SystemExit) as e:
+        rec.update(status="failed", error=str(e).replace(str(ROOT) + "/", ""))
+        print(f"[{key}] failed: {e}", flush=True)
+    finally:
+        rec["wall_s"] = old.get("wall_s", 0.0) + time.perf_counter() - t0
+        rec["sessions"] = old.get("sessions", 0) + 1
+        write_json(out / RESULTS_FILE, record)
+    if rec["status"] != "failed":
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in rec["final"].items() if isinstance(v, (int, float)))
+        print(f"[{key}] {rec['status']} in {rec['wall_s']:.0f} s: {shown}", flush=True)
+    return rec
+
+
+def real_reference(data: str, num: int | None) -> tuple[torch.Tensor, Any]:
+    """ttq's fixed real halves (A as images, B as the reference set) of a dataset: every number is measured
+    against half B, as the ttq points and the real floor are."""
+    from ganforge.data import load_dataset
+
+    key = (data, num)
+    if key not in _HALVES:
+        _HALVES[key] = load_ttq().real_halves(load_dataset(data), num)
+    return _HALVES[key]
+
+
+def final_generator(rec: dict, out: Path) -> Any:
+    """The EMA generator of a run record's final checkpoint (a compress run: its selected generator)."""
+    from ganforge.training.load import load_generator
+
+    return load_generator(out / rec["checkpoint"])
+
+
+def net_overrides(net: Any) -> list[str]:
+    """`net.<field>=<json>` for every field of a NetworkConfig (the exact architecture as config overrides)."""
+    import dataclasses
+
+    return [f"net.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in dataclasses.asdict(net).items()]
+
+
+def main(make: Callable[[argparse.Namespace], Experiment], name: str, doc: str, argv: list[str] | None = None,
+         add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    """Entry point of every experiment script: parse, build the experiment, run it."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(name, argv, add_args, doc)
+    return run_experiment(make(args), args, argv)
+
+
+__all__ = ["ROOT", "Arm", "Check", "Experiment", "PaperRow", "final_generator", "load_record",
+           "load_ttq", "main", "net_overrides", "real_reference", "relative", "run_experiment", "write_json"]

@@ -1,0 +1,131 @@
+"""Data-efficient training (slides 002): no augmentation vs DiffAugment vs ADA with 100, 500 and 1,000 training
+digits, at equal images seen, long enough that D without augmentation overfits.
+
+Arms `n<size>-<augment>` (ganforge config keys): `data_size=<size>` (a fixed random subset of mnist5k, drawn
+with the run's seed) and `augment.kind=none | diffaugment | ada` (DiffAugment: color,translation,cutout at p = 1;
+ADA: adaptive p, target 0.6, `augment.ada_kimg` = --ada-kimg so p can move within a run of this length). The ttq
+points measure every arm against the same real half of all 5,000 digits. After training: FID of --fid-num samples
+against all 5,000 digits, and the slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] -
+E[D_generated]) on un-augmented images, held-out = digits outside the run's training subset (0: no overfitting).
+
+    python experiments/data_efficient.py                           # 9 arms x seeds 0,1,2, 100 kimg each
+    python experiments/data_efficient.py --arms n100-none,n100-diffaugment --budget 20 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aggregate import Stat
+from common import Arm, Check, Experiment, PaperRow, final_generator, main
+
+NAME = "data_efficient"
+TITLE = "Data-efficient training: augmentation helps more as the data shrink"
+CLAIM = ("With 100, 500 and 1,000 training digits and training long enough that D without augmentation overfits "
+         "(D-overfit ratio clearly above 0), DiffAugment and ADA improve FID against all 5,000 digits, and more so "
+         "the fewer the digits (slides 002, 'GANs heavily deteriorate given limited data', 'Benefit with varying "
+         "training samples').")
+COMMAND = "python experiments/data_efficient.py"
+SHOWN = ["fid_all@classifier-mnist", "fid@classifier-mnist", "d_overfit", "confident"]
+CURVES = ["fid@classifier-mnist"]
+SIZES = (100, 500, 1000)
+AUGMENTS = {"none": "no augmentation", "diffaugment": "DiffAugment", "ada": "ADA"}
+# the slides (002_193bdac1dd80552d.txt) show the effect as figures only: the paper column is qualitative
+PAPER = [PaperRow("n100-diffaugment", "fid", "better than none", "slides: 'Low-shot generation with 100 samples'"),
+         PaperRow("n1000-diffaugment", "fid", "better than none, by less", "slides: 'Benefit with varying training "
+                                                                           "samples'"),
+         PaperRow("n100-none", "d_overfit", "> 0 (D overfits)", "slides: 'Discriminator overfitting', r_t")]
+CHECKS = [Check(f"{AUGMENTS[a]} improves FID (all 5,000) with {n} digits", f"n{n}-{a}", f"n{n}-none",
+                "fid_all@classifier-mnist") for n in SIZES for a in ("diffaugment", "ada")]
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="mnist5k")
+    p.add_argument("--base", default="preset=tiny", help="overrides every arm starts from")
+    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="training-set sizes")
+    p.add_argument("--ada-kimg", type=float, default=20.0, dest="ada_kimg", help="ADA's p speed (kimg for 0 -> 1)")
+    p.add_argument("--fid-num", type=int, default=5000, dest="fid_num", help="samples for the FID against all data")
+
+
+def augment_overrides(kind: str, ada_kimg: float) -> list[str]:
+    if kind == "none":
+        return ["augment.kind=none"]
+    if kind == "diffaugment":
+        return ["augment.kind=diffaugment", "augment.policy=color,translation,cutout"]
+    return ["augment.kind=ada", "augment.p_mode=adaptive", "augment.ada_target=0.6", f"augment.ada_kimg={ada_kimg:g}"]
+
+
+def make(args: argparse.Namespace) -> Experiment:
+    """Sizes x augmentations on the base recipe, equal kimg."""
+    base = shlex.split(args.base)
+    arms = [Arm(f"n{n}-{a}", [*base, f"data_size={n}", *augment_overrides(a, args.ada_kimg)],
+                label=f"{n} digits, {label}")
+            for n in (int(s) for s in args.sizes.split(",")) for a, label in AUGMENTS.items()]
+    return Experiment(NAME, args.data, arms, unit="kimg", budget=100.0, every=20.0, post_eval=post_eval,
+                      notes={"base": args.base, "ada_kimg": args.ada_kimg, "budget": "equal kimg per arm"})
+
+
+def split(data: str, size: int, seed: int) -> tuple[Any, Any, Any]:
+    """(all images, the run's training subset, the rest): the subset the Trainer drew (data_size, seed)."""
+    from ganforge.data import load_dataset
+
+    full = load_dataset(data)
+    train = load_dataset(data, size=size, seed=seed, max_images=size)
+    seen = {bytes(img.numpy().tobytes()) for img in train.images}
+    held = [i for i, img in enumerate(full.images) if img.numpy().tobytes() not in seen]
+    return full, train, full.images[held]
+
+
+def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """FID against all the data, and the D-overfit ratio of the final checkpoint's D."""
+    from augment_comparison import mean_logit
+
+    from ganforge.metrics import evaluate_generator, generate_images
+    from ganforge.training.load import load_discriminator
+
+    if rec["status"] != "done":
+        return {}
+    size = int(next(o for o in rec["overrides"] if o.startswith("data_size=")).split("=")[1])
+    full, train, held = split(exp.data, size, rec["seed"])
+    G = final_generator(rec, out)
+    fid = evaluate_generator(G, full, "fid@classifier-mnist", num=args.fid_num, seed=0)["fid@classifier-mnist"]
+    D = load_discriminator(out / rec["checkpoint"])
+    n = len(train.images) - len(train.images) % max(1, getattr(D, "pack", 1))  # whole packs only
+    fake = generate_images(G, n, seed=1)
+    d_train, d_held, d_gen = (mean_logit(D, x[:n]) for x in (train.images, held, fake))
+    ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
+    return {"fid_all@classifier-mnist": fid, "d_overfit": ratio, "d_train": d_train, "d_heldout": d_held,
+            "d_generated": d_gen}
+
+
+def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
+    """The two parts of the claim the checks do not cover: does D overfit, and does the gain grow as data shrink."""
+    lines = []
+    for n in SIZES:
+        s = summary.get(f"n{n}-none", {}).get("d_overfit")
+        if s is not None and s.n:
+            state = "clearly above 0" if s.mean - s.std > 0 else "not clearly above 0"
+            lines.append(f"D-overfit ratio without augmentation, {n} digits: {s.text()} ({state}).")
+    for a in ("diffaugment", "ada"):
+        gains = []
+        for n in SIZES:
+            none, aug = (summary.get(f"n{n}-{k}", {}).get("fid_all@classifier-mnist") for k in ("none", a))
+            if none is not None and aug is not None and none.n and aug.n:
+                gains.append((n, 100 * (none.mean - aug.mean) / none.mean))
+        if len(gains) >= 2:
+            shrinking = all(g1 >= g2 for (_, g1), (_, g2) in itertools.pairwise(gains))
+            shown = ", ".join(f"{n} digits {g:+.1f}%" for n, g in gains)
+            lines.append(f"{AUGMENTS[a]} FID gain over none (of the means): {shown}; the gain "
+                         f"{'grows' if shrinking else 'does not grow steadily'} as the data shrink.")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main(make, NAME, __doc__, add_args=add_args))

@@ -1,0 +1,238 @@
+"""Write docs/results.md from the experiments' JSON files: per claim the paper's numbers beside ours, the verdicts,
+commands and wall times, every arm's sample grids and the curves (copied / drawn into docs/results/<claim>/).
+
+    python experiments/make_results_page.py [--results results/experiments] [--page docs/results.md]
+
+A claim whose <results>/<claim>/experiment.json is missing or has no finished run appears as "not run yet" with
+the command that runs it. The page holds no absolute paths and no dates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aggregate import NOISE_RULE, Stat, mean_std, summarize, verdict
+from common import RESULTS_FILE, ROOT, Check
+
+CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "compression")
+HOW = f"""## How the results are made
+
+Each claim has one script in `experiments/`; it runs every (arm, seed) one after the other, never in parallel,
+and resumes: rerunning the same command skips finished runs and continues an interrupted one. Training arms run
+through `benchmarks/time_to_quality.py` (evaluation points, the real-data floor, a sample grid per point); where
+the claim compares arms at equal images seen, the points count kimg instead of training minutes. Compression
+students are `ganforge compress` runs. Metrics use the MNIST classifier that ships with ganforge
+(`fid@classifier-mnist`, Stacked-MNIST modes and reverse KL, the confident-digit rate), measured against a fixed
+real half of the data; the other half, measured the same way, gives the real-data floor. Defaults: seeds 0, 1
+and 2; every number below is the mean ± sample standard deviation over the seeds that finished.
+
+**Within noise:** {NOISE_RULE}. A claim's verdict is *holds* when the arm the paper says is better is better by
+that rule, *fails* when the other arm is, and *within noise at this scale* otherwise.
+
+The paper's numbers come from much larger models and other data (FFHQ, LSUN, CelebA-HQ, full-size
+Stacked-MNIST networks); set beside ours they say which way an effect goes, not what value to expect.
+
+Regenerate this page after any run: `python experiments/make_results_page.py`.
+"""
+
+
+def load_claim(name: str) -> ModuleType:
+    """The claim script as a module (its NAME, TITLE, CLAIM, COMMAND, PAPER, CHECKS, SHOWN, CURVES)."""
+    return importlib.import_module(name)
+
+
+def finals(record: dict) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """({arm: final metrics of its finished seeds}, {arm: diverged seeds}) in the record's arm order."""
+    done: dict[str, list[dict]] = {arm: [] for arm in record.get("arms", {})}
+    diverged: dict[str, int] = {arm: 0 for arm in done}
+    for rec in record.get("runs", {}).values():
+        if rec.get("status") == "done" and rec.get("post_eval_done"):
+            done.setdefault(rec["arm"], []).append(rec["final"])
+        elif rec.get("status") == "diverged":
+            diverged[rec["arm"]] = diverged.get(rec["arm"], 0) + 1
+    return done, diverged
+
+
+def ours_key(metric: str, stats: dict[str, Stat]) -> str | None:
+    """Our result key for a paper metric name: itself, or the first key of that metric with an @extractor."""
+    if metric in stats:
+        return metric
+    return next((k for k in stats if k.startswith(metric + "@")), None)
+
+
+def check_verdict(check: Check, summary: dict[str, dict[str, Stat]], diverged: dict[str, int],
+                  done: dict[str, list[dict]]) -> str:
+    """The rule of aggregate.verdict; an arm that diverged in every seed while the other did not loses."""
+    if diverged.get(check.worse) and not done.get(check.worse) and done.get(check.better):
+        return "holds (the other arm diverged in every seed)"
+    if diverged.get(check.better) and not done.get(check.better) and done.get(check.worse):
+        return "fails (this arm diverged in every seed)"
+    return verdict(check.metric, summary.get(check.better, {}).get(check.metric),
+                   summary.get(check.worse, {}).get(check.metric))
+
+
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def plot_curves(record: dict, keys: list[str], path: Path) -> bool:
+    """Mean over seeds of each arm's evaluation points, metric vs kimg; False when there is nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves: dict[str, list[list[dict]]] = {}
+    for rec in record.get("runs", {}).values():
+        if rec.get("curve") and rec.get("status") in ("done", "diverged"):
+            curves.setdefault(rec["arm"], []).append(rec["curve"])
+    keys = [k for k in keys if any(k in p["metrics"] for runs in curves.values() for c in runs for p in c)]
+    if not keys:
+        return False
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        for arm, runs in curves.items():
+            n = min(len(c) for c in runs)
+            x = [mean_std(c[i]["kimg"] for c in runs).mean for i in range(n)]
+            y = [mean_std(c[i]["metrics"].get(key) for c in runs) for i in range(n)]
+            ax.plot(x, [s.mean for s in y], marker="o", ms=3, label=f"{arm} ({len(runs)} seeds)")
+            ax.fill_between(x, [s.mean - s.std for s in y], [s.mean + s.std for s in y], alpha=0.15)
+        floor = record.get("floor", {}).get("metrics", {}).get(key)
+        if floor is not None:
+            ax.axhline(floor, ls="--", color="gray", label="real floor")
+        ax.set_title(key)
+        ax.set_xlabel("kimg")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def grids(record: dict, results: Path, assets: Path, page_dir: Path) -> list[str]:
+    """Copy every run's final grid into assets; a table with one row per arm and one column per seed."""
+    seeds = sorted({rec["seed"] for rec in record.get("runs", {}).values()})
+    rows = []
+    for arm, info in record.get("arms", {}).items():
+        cells = []
+        for seed in seeds:
+            rec = record["runs"].get(f"{arm}/s{seed}", {})
+            src = results / rec["grid"] if rec.get("grid") else None
+            if src is None or not src.is_file() or rec.get("status") not in ("done", "diverged"):
+                cells.append("")
+                continue
+            dst = assets / f"{arm}-s{seed}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dst)
+            cells.append(f"![{arm} seed {seed}]({dst.relative_to(page_dir).as_posix()})")
+        if any(cells):
+            rows.append([info.get("label", arm), *cells])
+    return table(["arm", *(f"seed {s}" for s in seeds)], rows) if rows else []
+
+
+def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: Path) -> list[str]:
+    """One claim's part of the page."""
+    lines = [f"## {mod.TITLE}", "", f"**Claim.** {mod.CLAIM}", ""]
+    path = results / mod.NAME / RESULTS_FILE
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    done, diverged = finals(record)
+    if not any(done.values()) and not any(diverged.values()):
+        return [*lines, f"**Not run yet.** Run it with `{mod.COMMAND}`, then regenerate this page.", ""]
+    summary = summarize({arm: runs for arm, runs in done.items() if runs})
+    lines += ["**Verdicts** (our runs):", ""]
+    lines += table(["claim", "metric", "verdict"],
+                   [[c.text, f"`{c.metric}`", check_verdict(c, summary, diverged, done)] for c in mod.CHECKS])
+    lines += [f"- {note}" for note in getattr(mod, "page_notes", lambda s: [])(summary)]
+    lines += ["", "**The paper's numbers beside ours:**", ""]
+    rows = []
+    for p in mod.PAPER:
+        stats = summary.get(p.arm, {})
+        key = ours_key(p.metric, stats)
+        rows.append([p.source, p.arm, p.metric, fmt(p.value), stats[key].text() if key else "not run yet"])
+    lines += table(["paper (table, row)", "our arm", "metric", "paper", "ours"], rows)
+    floor = record.get("floor", {}).get("metrics", {})
+    keys = [k for k in mod.SHOWN if any(k in s for s in summary.values())]
+    rows = []
+    for arm, info in record.get("arms", {}).items():
+        s, runs = summary.get(arm, {}), done.get(arm, [])
+        kimg = mean_std(r.get("kimg") for r in record["runs"].values()
+                        if r.get("arm") == arm and r.get("status") == "done" and r.get("post_eval_done"))
+        rows.append([info.get("label", arm), f"{len(runs)}", f"{diverged.get(arm, 0)}", fmt(kimg.mean),
+                     *(s[k].text() if k in s else "" for k in keys)])
+    if floor:
+        rows.append(["real floor (half A vs half B)", "", "", "", *(fmt(floor.get(k, "")) for k in keys)])
+    lines += ["**All arms** (mean ± std over finished seeds):", ""]
+    lines += table(["arm", "seeds", "diverged", "kimg", *keys], rows)
+    assets = assets_root / mod.NAME
+    if getattr(mod, "CURVES", None) and plot_curves(record, mod.CURVES, assets / "curves.png"):
+        lines += [f"![curves of {mod.NAME}]({(assets / 'curves.png').relative_to(page_dir).as_posix()})", ""]
+    lines += ["**Sample grids** (final EMA generator, every arm and seed):", "",
+              *grids(record, results / mod.NAME, assets, page_dir)]
+    lines += runs_section(mod, record)
+    return lines
+
+
+def runs_section(mod: ModuleType, record: dict) -> list[str]:
+    """The command, the machine and every run's command and wall time."""
+    system = record.get("system", {})
+    cpu = system.get("cpu", {})
+    settings = ", ".join(f"{k} {v}" for k, v in record.get("notes", {}).items())
+    lines = [f"**Command:** `{record.get('command', mod.COMMAND)}` (CPU: {cpu.get('model', '?')}, "
+             f"{cpu.get('logical_cpus', '?')} logical CPUs, torch {system.get('torch', '?')}, "
+             f"{system.get('torch_threads', '?')} threads). Settings: {settings}.", "",
+             "<details><summary>Every run: command, wall time, training time</summary>", ""]
+    rows = [[key, f"`{rec.get('command', '')}`", rec.get("status", ""), f"{rec.get('wall_s', 0) / 60:.1f}",
+             f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]
+            for key, rec in record.get("runs", {}).items()]
+    lines += table(["run", "command", "status", "wall min", "train min", "sessions"], rows)
+    return [*lines, "</details>", ""]
+
+
+def scrub(text: str) -> str:
+    """Repository-relative paths only."""
+    return text.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+
+
+def build_page(results: Path, page: Path, claims: tuple[str, ...] = CLAIMS) -> str:
+    """The whole page (also written to `page`, with its assets beside it in <page stem>/)."""
+    assets_root = page.parent / page.stem
+    lines = ["# Results: the papers' claims at small scale", "",
+             "Generated by `experiments/make_results_page.py` from the experiments' result files; do not edit by "
+             "hand.", "", HOW]
+    for name in claims:
+        lines += claim_section(load_claim(name), results, assets_root, page.parent)
+    text = scrub("\n".join(lines).rstrip() + "\n")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results", default="results/experiments", help="folder holding <claim>/experiment.json")
+    p.add_argument("--page", default="docs/results.md", help="page to write (assets go in <page stem>/ beside it)")
+    args = p.parse_args(argv)
+    build_page(Path(args.results), Path(args.page))
+    print(f"wrote {args.page}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Checkpoint writing, resume and fine-tuning starts of the training loop (`Trainer` inherits them)."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganforge.networks import NetworkConfig
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.config import to_dict
+from ganforge.training.finetune import load_init_weights
+
+
+class CheckpointMixin:
+    """Needs the Trainer's run_dir, dist, device, cfg, networks (G, D, G_ema, aux), optimisers, sampler, guard,
+    augmentation controller and counters."""
+
+    def latest_checkpoint(self) -> Path:
+        """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
+        latest, note = ckpt.newest_complete(self.run_dir)
+        if note and self.dist.is_main:
+            print(f"ganforge: {note}", file=sys.stderr)
+        return latest
+
+    def _state(self) -> dict:
+        return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
+                "guard": self.guard.state_dict(), "best": self.best,
+                "augment": self.aug_ctrl.state_dict(), "config": to_dict(self.cfg),
+                "world_size": self.dist.world_size, "run_id": self.run_id}
+
+    def _rng_tensors(self) -> dict[str, torch.Tensor]:
+        out = {"torch_cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            out["torch_cuda"] = torch.cuda.get_rng_state(self.device)
+        return out
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The networks a checkpoint holds: G, D, G_ema and any vision-aided D heads."""
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, **self.aux.checkpoint_modules()}
+
+    def write_checkpoint(self, tag: str) -> Path:
+        """Networks, optimisers, counters and RNG states under run_dir/tag."""
+        return ckpt.write_checkpoint(self.run_dir, tag, self.modules(), {"G": self.opt_G, "D": self.opt_D},
+                                     self._state(), self._rng_tensors())
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.dist.is_main:
+            return None
+        path = self.write_checkpoint(f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}")
+        ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints, self.run_id)
+        ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
+                            {"kimg": f"{self.cur_nimg / 1000:.3f}"})
+        return path
+
+    def restore(self, path: Path, rollback: bool = False) -> None:
+        """Load a checkpoint; a rollback keeps the divergence guard's counters so escalation still terminates."""
+        try:
+            self._restore(path, rollback)
+        except ckpt.CheckpointError:
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"{path}: its state.json or tensors do not fit this run "
+                                       f"({e.__class__.__name__}: {e}); the checkpoint is corrupt, resume from an "
+                                       "earlier one") from e
+
+    def _restore(self, path: Path, rollback: bool) -> None:
+        state = ckpt.read_state(path)
+        saved_net = state.get("config", {}).get("net")
+        if isinstance(saved_net, dict):  # keys added since the checkpoint was written take their defaults
+            saved_net = {**dataclasses.asdict(NetworkConfig()), **saved_net}
+        if saved_net is not None and saved_net != to_dict(self.cfg)["net"]:
+            diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
+            raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "
+                                       "resume with the run's own config (it is in config.json)")
+        for name, module in self.modules().items():
+            ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
+            ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
+        self.cur_nimg, self.step = int(state["cur_nimg"]), int(state["step"])
+        self.run_id = state.get("run_id") or self.run_id
+        self.sampler.load_state_dict(state["sampler"])
+        if not rollback:
+            self.guard.load_state_dict(state.get("guard", {}))
+        self.best = state.get("best", {})
+        if "augment" in state:
+            self.aug_ctrl.load_state_dict(state["augment"])
+            self.augment.p = self.aug_ctrl.p
+        extra = ckpt.read_tensors(path, "extra")
+        torch.set_rng_state(extra["torch_cpu"])
+        if "torch_cuda" in extra and self.device.type == "cuda":
+            torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
+
+    def init_from(self, path: Path) -> None:
+        """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh."""
+        load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})

@@ -1,0 +1,77 @@
+"""experiments/make_results_page.py on a fake results folder: tables, verdicts, grids, curves, "not run yet",
+and no absolute paths or dates on the page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import make_results_page as page
+import torch
+from common import ROOT
+
+from ganforge.utils.grid import save_grid
+
+
+def run(arm: str, seed: int, modes: float, kl: float, status: str = "done") -> dict:
+    curve = [{"kimg": k, "train_minutes": k / 10, "metrics": {"modes": modes * k / 20, "modes_kl": kl}}
+             for k in (10.0, 20.0)]
+    return {"arm": arm, "seed": seed, "status": status, "post_eval_done": True, "budget": 20.0, "kimg": 20.0,
+            "final": {"modes": modes, "modes_kl": kl, "confident": 0.5}, "curve": curve,
+            "grid": f"ttq/runs/{arm}-s{seed}/grid-20min.png", "wall_s": 120.0, "train_s": 60.0, "sessions": 1,
+            "command": f"python experiments/r3gan_ablation.py --out results/x --arms {arm} --seeds {seed}"}
+
+
+def fake_results(root: Path) -> Path:
+    out = root / "results" / "r3gan_ablation"
+    runs = {"rpgan-r1-r2/s0": run("rpgan-r1-r2", 0, 890.0, 0.20), "rpgan-r1-r2/s1": run("rpgan-r1-r2", 1, 910.0, 0.18),
+            "gan-r1-r2/s0": run("gan-r1-r2", 0, 600.0, 0.90), "gan-r1-r2/s1": run("gan-r1-r2", 1, 640.0, 0.80),
+            "gan-r1/s0": run("gan-r1", 0, 3.0, 6.0, "diverged"), "gan-r1/s1": run("gan-r1", 1, 5.0, 6.0, "diverged")}
+    for rec in runs.values():
+        grid = out / rec["grid"]
+        grid.parent.mkdir(parents=True, exist_ok=True)
+        save_grid(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), grid)
+    arms = {a: {"label": a.upper(), "overrides": ["preset=tiny"], "compress": None}
+            for a in ("rpgan-r1-r2", "gan-r1-r2", "rpgan-r1", "gan-r1")}
+    record = {"experiment": "r3gan_ablation", "unit": "kimg", "seeds": [0, 1], "arms": arms, "runs": runs,
+              "command": f"python experiments/r3gan_ablation.py --out {ROOT}/results/r3gan_ablation",
+              "system": {"cpu": {"model": "Test CPU", "logical_cpus": 2}, "torch": "2.x", "torch_threads": 1},
+              "notes": {"base": "preset=tiny"},
+              "floor": {"metrics": {"modes": 1000.0, "modes_kl": 0.01, "confident": 0.97}}}
+    (out / "experiment.json").write_text(json.dumps(record))
+    return out.parent
+
+
+def test_page_from_a_fake_results_folder(tmp_path):
+    results = fake_results(tmp_path)
+    target = tmp_path / "docs" / "results.md"
+    text = page.build_page(results, target)
+    assert target.read_text() == text
+
+    r3 = text.split("## R3GAN Table 4")[1].split("\n## ")[0]
+    assert "| RpGAN + R1 + R2 covers more modes than GAN + R1 + R2 | `modes` | holds |" in r3
+    assert "| RpGAN + R1 + R2 has a lower reverse KL than GAN + R1 + R2 | `modes_kl` | holds |" in r3
+    assert "| R1 alone fails or collapses (fewer modes than RpGAN + R1 + R2) | `modes` | not run yet |" in r3
+    assert "| `modes` | holds (the other arm diverged in every seed) |" in r3
+    assert "| Table 4, row RpGAN + R1 + R2 | rpgan-r1-r2 | modes | 1000 | 900 ± 14 |" in r3
+    assert "| Table 4, row GAN + R1 + R2 | gan-r1-r2 | modes | 693 | 620 ± 28 |" in r3
+    assert "| RPGAN-R1-R2 | 2 | 0 | 20 | 900 ± 14 |" in r3 and "| GAN-R1 | 0 | 2 |" in r3
+    assert "real floor (half A vs half B)" in r3 and "within noise" in text.split("## R3GAN")[0]
+
+    assets = tmp_path / "docs" / "results" / "r3gan_ablation"
+    assert (assets / "curves.png").is_file() and "](results/r3gan_ablation/curves.png)" in r3
+    for arm in ("rpgan-r1-r2", "gan-r1-r2", "gan-r1"):
+        for seed in (0, 1):
+            assert (assets / f"{arm}-s{seed}.png").is_file()
+            assert f"](results/r3gan_ablation/{arm}-s{seed}.png)" in r3
+
+    for name in ("sd_gan", "data_efficient", "compression"):
+        section = text.split(f"## {page.load_claim(name).TITLE}")[1].split("\n## ")[0]
+        assert f"**Not run yet.** Run it with `{page.load_claim(name).COMMAND}`" in section
+    assert "## How the results are made" in text and "python experiments/make_results_page.py" in text
+
+    assert str(tmp_path) not in text and str(ROOT) not in text
+    assert "--out results/r3gan_ablation" in text  # the absolute --out became repository-relative
+    assert not re.search(r"(^|[\s(`'\"])/(home|tmp|work|root|usr|Users)/", text)
+    assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", text)  # no dates
