@@ -138,17 +138,23 @@ def load_record(module: nn.Module, rec: Record, what: str, family: str = "StyleG
                            strict=True)
 
 
+def network_records(snapshot: dict[str, Any], family: str) -> tuple[Record, Record, Record]:
+    """The G, D and G_ema records of an official snapshot; UserError if one is missing or G_ema differs from G."""
+    for key in ("G", "D", "G_ema"):
+        if not isinstance(snapshot.get(key), Record):
+            raise UserError(f"snapshot has no network {key!r}; expected an official {family} network snapshot")
+    g_rec, d_rec, ema_rec = snapshot["G"], snapshot["D"], snapshot["G_ema"]
+    if ema_rec.kwargs != g_rec.kwargs:
+        raise UserError("snapshot G and G_ema were built with different arguments; the file is inconsistent")
+    return g_rec, d_rec, ema_rec
+
+
 def from_snapshot(snapshot: dict[str, Any]) -> tuple[Generator, Discriminator, Generator, StyleGAN2Config]:
     """(G, D, G_ema, config) from `read_snapshot(path)` of an official StyleGAN2-ADA network-snapshot pickle.
 
     Networks come back in eval mode (as pickled); call `.train()` to fine-tune. Use G_ema for sampling.
     """
-    for key in ("G", "D", "G_ema"):
-        if not isinstance(snapshot.get(key), Record):
-            raise UserError(f"snapshot has no network {key!r}; expected an official StyleGAN2-ADA network snapshot")
-    g_rec, d_rec, ema_rec = snapshot["G"], snapshot["D"], snapshot["G_ema"]
-    if ema_rec.kwargs != g_rec.kwargs:
-        raise UserError("snapshot G and G_ema were built with different arguments; the file is inconsistent")
+    g_rec, d_rec, ema_rec = network_records(snapshot, "StyleGAN2-ADA")
     cfg = config_from_records(g_rec, d_rec)
     nets: list[nn.Module] = []
     for name, rec, cls in (("G", g_rec, Generator), ("D", d_rec, Discriminator), ("G_ema", ema_rec, Generator)):

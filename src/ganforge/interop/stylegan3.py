@@ -14,7 +14,13 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.interop.official_pickle import Record
-from ganforge.interop.stylegan2 import discriminator_fields, load_record, plain_number, take_kwargs
+from ganforge.interop.stylegan2 import (
+    discriminator_fields,
+    load_record,
+    network_records,
+    plain_number,
+    take_kwargs,
+)
 from ganforge.networks.stylegan2 import Discriminator, StyleGAN2Config
 from ganforge.networks.stylegan3 import Generator, StyleGAN3Config
 
@@ -100,12 +106,7 @@ def from_snapshot(snapshot: dict[str, Any]) -> tuple[Generator, Discriminator, G
     D's own StyleGAN2Config is `D.cfg`. Networks come back in eval mode (as pickled); call `.train()` to fine-tune.
     Use G_ema for sampling. The snapshot's `augment_pipe` and `training_set_kwargs` are not converted.
     """
-    for key in ("G", "D", "G_ema"):
-        if not isinstance(snapshot.get(key), Record):
-            raise UserError(f"snapshot has no network {key!r}; expected an official StyleGAN3 network snapshot")
-    g_rec, d_rec, ema_rec = snapshot["G"], snapshot["D"], snapshot["G_ema"]
-    if ema_rec.kwargs != g_rec.kwargs:
-        raise UserError("snapshot G and G_ema were built with different arguments; the file is inconsistent")
+    g_rec, d_rec, ema_rec = network_records(snapshot, "StyleGAN3")
     cfg = g_config_from_record(g_rec)
     d_cfg = d_config_from_record(d_rec)
     if (d_cfg.c_dim, d_cfg.img_resolution, d_cfg.img_channels) != (cfg.c_dim, cfg.img_resolution, cfg.img_channels):
