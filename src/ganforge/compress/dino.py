@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.utils.weights_file import read_state_dict
+
 DINO_FILE = "dino_deitsmall16_pretrain.pth"
 DINO_URL = "https://dl.fbaipublicfiles.com/dino/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -125,14 +127,7 @@ def dino_search_paths(weights: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _read_state(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
-    for key in ("teacher", "state_dict", "model"):  # full DINO training checkpoints nest the backbone
-        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
-            state = state[key]
+    state = read_state_dict(path, unwrap=("teacher", "state_dict", "model"))  # DINO training checkpoints nest it
     return {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()
             if not k.startswith(("head.", "module.head."))}
 

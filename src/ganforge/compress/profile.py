@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -135,6 +136,20 @@ def time_forward(model: nn.Module, inputs: tuple, batch_size: int, warmup: int =
     return LatencyResult(batch_size, n_threads, statistics.median(runs), runs)
 
 
+def latency_rounds(jobs: dict[Any, tuple[nn.Module, tuple, int]], warmup: int = 3, repeats: int = 10,
+                   rounds: int = 1, threads: int | None = None) -> dict[Any, LatencyResult]:
+    """{key: (model, inputs, batch size)} -> {key: LatencyResult}, the jobs timed in turn, round after round (a
+    load spike on a shared CPU is spread over all of them); warm-up runs in the first round, one run later."""
+    runs: dict[Any, list[float]] = {}
+    n_threads = 0
+    for r in range(max(1, rounds)):
+        for key, (model, inputs, batch) in jobs.items():
+            res = time_forward(model, inputs, batch, warmup if r == 0 else 1, repeats, threads)
+            runs.setdefault(key, []).extend(res.runs_ms)
+            n_threads = res.threads
+    return {key: LatencyResult(jobs[key][2], n_threads, statistics.median(v), v) for key, v in runs.items()}
+
+
 def measure_latency(G: nn.Module, batch_size: int = 1, warmup: int = 3, repeats: int = 10,
                     threads: int | None = None) -> LatencyResult:
     """Median wall time of G(z) over `repeats` runs after `warmup` runs, under torch.inference_mode."""
@@ -150,4 +165,4 @@ def profile_generator(G: nn.Module, batch_sizes: tuple[int, ...] = (1, 32), warm
 
 
 __all__ = ["LatencyResult", "Profile", "StageCost", "analytic_macs", "count_macs", "count_params",
-           "measure_latency", "profile_generator", "sample_inputs", "time_forward"]
+           "latency_rounds", "measure_latency", "profile_generator", "sample_inputs", "time_forward"]

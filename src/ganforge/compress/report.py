@@ -7,14 +7,13 @@ ratio is given separately. Speed-up = teacher latency / student latency at the s
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ganforge.compress.profile import Profile, measure_latency, profile_generator
+from ganforge.compress.profile import Profile, count_macs, count_params, latency_rounds, sample_inputs
 from ganforge.utils.threads import limited_threads
 
 
@@ -47,15 +46,14 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
         raise ValueError("no generators to report on")
     teacher = teacher or next(iter(generators))
     rows = []
+    for name, G in generators.items():
+        macs, stages = count_macs(G)
+        rows.append(ReportRow(name, list(G.widths), Profile(count_params(G), macs, stages)))
+    jobs = {(name, b): (G, sample_inputs(G, b), b) for name, G in generators.items() for b in batch_sizes}
     with limited_threads(threads):
-        for name, G in generators.items():
-            rows.append(ReportRow(name, list(G.widths), profile_generator(G, batch_sizes, warmup, repeats)))
-        for _ in range(rounds - 1):
-            for row, G in zip(rows, generators.values()):
-                for b in batch_sizes:
-                    lat = row.profile.latency[b]
-                    lat.runs_ms += measure_latency(G, b, 1, repeats).runs_ms
-                    lat.median_ms = statistics.median(lat.runs_ms)
+        latency = latency_rounds(jobs, warmup, repeats, rounds)
+    for row in rows:
+        row.profile.latency = {b: latency[row.name, b] for b in batch_sizes}
     ref = next(r for r in rows if r.name == teacher).profile
     for r in rows:
         r.params_ratio = r.profile.params / ref.params

@@ -8,7 +8,6 @@ one multiply-add = one MAC, counted by `torch.utils.flop_counter` (FLOPs / 2), p
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +15,12 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ganforge.compress.profile import LatencyResult, count_params, time_forward
+from ganforge.compress.profile import LatencyResult, count_params, latency_rounds
 from ganforge.compress.report import human_count, text_table
 from ganforge.errors import UserError
 from ganforge.limits import hint, limit
 from ganforge.networks.sr import SRNetConfig
 from ganforge.networks.sr.weights import SR_FORMAT, load_sr_weights
-from ganforge.utils.threads import limited_threads
 
 DEFAULT_LR_SIZES = (100, 32)
 
@@ -76,18 +74,10 @@ def build_sr_report(nets: dict[str, nn.Module], teacher: str | None = None, size
     teacher = teacher or next(iter(nets))
     rows = [SRCostRow(name, net.cfg.num_feat, count_params(net), {s: sr_macs(net, s) for s in sizes})
             for name, net in nets.items()]
-    runs: dict[tuple[str, int], list[float]] = {}
-    n_threads = 0
-    with limited_threads(threads):
-        for r in range(max(1, rounds)):
-            for name, net in nets.items():
-                for s in sizes:
-                    res = time_forward(net, (lr_input(net, s),), 1, warmup if r == 0 else 1, repeats)
-                    runs.setdefault((name, s), []).extend(res.runs_ms)
-                    n_threads = res.threads
+    jobs = {(name, s): (net, (lr_input(net, s),), 1) for name, net in nets.items() for s in sizes}
+    latency = latency_rounds(jobs, warmup, repeats, rounds, threads)
     for row in rows:
-        row.latency = {s: LatencyResult(1, n_threads, statistics.median(runs[row.name, s]), runs[row.name, s])
-                       for s in sizes}
+        row.latency = {s: latency[row.name, s] for s in sizes}
     ref = next(r for r in rows if r.name == teacher)
     for row in rows:
         row.params_ratio = row.params / ref.params

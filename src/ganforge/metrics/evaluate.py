@@ -328,5 +328,6 @@ def evaluate_generator(G: nn.Module, real: Any, metrics: str | Iterable[str], nu
     shard = _sharded(opts, num)
     start, stop = (0, num) if shard is None else shard_bounds(num, *shard)
     batches: Iterator[torch.Tensor] = iter_generated(G, num, seed, opts.batch_size, dev, start=start, stop=stop)
-    labels = eval_latents(num, int(G.z_dim), int(getattr(G, "num_classes", 0) or 0), seed)[1]  # what was asked for
+    classes = int(getattr(G, "num_classes", 0) or 0)
+    labels = eval_latents(num, int(G.z_dim), classes, seed)[1] if classes else None  # the labels asked for
     return _evaluate(real, batches, num, metrics, opts, dev, labels)

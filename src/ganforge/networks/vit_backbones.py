@@ -21,6 +21,7 @@ from ganforge.compress.dino import resize_positions, run_blocks
 from ganforge.networks.backbones import IMAGENET_SIZE, FrozenBackbone, freeze_module
 from ganforge.perceptual.features import IMAGENET_MEAN, IMAGENET_STD
 from ganforge.perceptual.weights import WeightsNotFoundError, weights_dir
+from ganforge.utils.weights_file import read_state_dict
 
 __all__ = ["CLIP_FILES", "ClipVisual", "ViTBackbone", "clip_backbone", "clip_search_paths", "dino_backbone",
            "load_clip_visual"]
@@ -129,16 +130,10 @@ def clip_search_paths(weights: str | os.PathLike | None = None) -> list[Path]:
 
 
 def _read_clip_state(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
-    else:
-        try:
-            state = torch.load(str(path), map_location="cpu", weights_only=True)
-        except RuntimeError:  # OpenAI's ViT-B-32.pt is a TorchScript archive
-            state = torch.jit.load(str(path), map_location="cpu").state_dict()
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        state = read_state_dict(path)
+    except RuntimeError:  # OpenAI's ViT-B-32.pt is a TorchScript archive
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
     visual = {k.removeprefix("module.").removeprefix("visual."): v for k, v in state.items()
               if k.removeprefix("module.").startswith("visual.")}
     return visual or dict(state)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from ganforge.utils.weights_file import read_state_dict
+
 __all__ = [
     "BACKBONES",
     "BackboneSpec",
@@ -163,19 +165,6 @@ def tensor_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _read_state(file: Path) -> dict[str, torch.Tensor]:
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(file), device="cpu")
-    state = torch.load(str(file), map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{file}: expected a state dict, found {type(state).__name__}")
-    return state
-
-
 def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Keep the `features` trunk of a full torchvision state dict (keys "features.N.*" -> "N.*")."""
     if any(k.startswith("features.") for k in state):
@@ -186,7 +175,7 @@ def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 @functools.lru_cache(maxsize=4)
 def _load_checked(file: str, mtime_ns: int, size: int, name: str) -> dict[str, torch.Tensor]:
     spec = backbone_spec(name)
-    state = _features_only(_read_state(Path(file)))
+    state = _features_only(read_state_dict(file))
     expected = spec.shapes()
     if set(state) != set(expected):
         missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
