@@ -22,11 +22,15 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -134,14 +138,27 @@ def measure(bench: BenchConfig, batch: int, steps: int, precision: str) -> dict:
 
     if bench.threads:
         torch.set_num_threads(bench.threads)
-    from ganforge.training import Trainer, get_preset
+    from ganforge.training import get_preset
     from ganforge.training.overrides import apply_overrides
 
     cfg = get_preset(bench.preset)
-    cfg.batch_size, cfg.precision, cfg.out = batch, precision, f"/tmp/ganforge-bench-{os.getpid()}"
+    scratch = tempfile.mkdtemp(prefix="ganforge-bench-")  # one scratch run dir per process, removed at exit
+    cfg.batch_size, cfg.precision, cfg.out = batch, precision, str(Path(scratch) / "run")
     cfg.device = "cpu"
     apply_overrides(cfg, bench.overrides)
-    t = Trainer(cfg, dataset=bench_dataset(cfg, batch), overwrite=True)  # one scratch dir per process
+    try:
+        return _time_steps(bench, cfg, batch, steps)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _time_steps(bench: BenchConfig, cfg: Any, batch: int, steps: int) -> dict:
+    """The timed steps of `measure`, on a Trainer writing to cfg.out."""
+    import torch
+
+    from ganforge.training import Trainer
+
+    t = Trainer(cfg, dataset=bench_dataset(cfg, batch))
     start = time.perf_counter()
     for _ in range(2):
         t.train_step()
@@ -161,7 +178,7 @@ def measure(bench: BenchConfig, batch: int, steps: int, precision: str) -> dict:
     import resource
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"name": bench.name, "preset": bench.preset, "batch": batch, "precision": precision, "params_G": params,
+    return {"name": bench.name, "preset": bench.preset, "batch": batch, "precision": cfg.precision, "params_G": params,
             "params_D": params_d, "max_rss_mb": rss_mb,
             "threads": torch.get_num_threads(), "warmup_sec": warmup, "sec_per_step": sec,
             "median_sec_per_step": statistics.median(times), "kimg_per_hour": batch / sec * 3600 / 1000,

@@ -1,4 +1,7 @@
-"""`ganforge import` end to end: the imported run works with generate and fine-tuning; bad files exit 2."""
+"""`ganforge import` end to end: the imported R3GAN, StyleGAN2-ADA and StyleGAN3 runs reproduce the official outputs,
+work with generate (also straight from the .pkl) and fine-tuning; bad files exit 2 with one line."""
+
+import json
 
 import numpy as np
 import pytest
@@ -6,11 +9,17 @@ import torch
 from helpers import tiny_dataset, tiny_train_config
 from official_fixtures import fixture_path, reference
 from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from ganforge.cli.main import main
+from ganforge.data import to_uint8
+from ganforge.interop.convert import load_networks
 from ganforge.training import Trainer
 from ganforge.training.finetune import checkpoint_net
 from ganforge.training.load import load_discriminator, load_generator
+
+STYLEGAN = {"stylegan2ada_tiny": "stylegan2", "stylegan2ada_tiny_cond": "stylegan2", "stylegan3t_tiny": "stylegan3"}
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +64,98 @@ def test_fine_tuning_starts_from_the_imported_run(imported, tmp_path):
     assert all(torch.equal(trainer.G_ema.state_dict()[k], v) for k, v in start.items())
     trainer.train()
     assert load_generator(tmp_path / "ft").cfg.resample_border == "zero"
+
+
+@pytest.fixture(scope="module", params=sorted(STYLEGAN))
+def stylegan_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("import") / request.param
+    assert main(["import", str(fixture_path(f"{request.param}.pkl")), str(out)]) == 0
+    return request.param, out
+
+
+def _assert_close(got: torch.Tensor, want: np.ndarray) -> None:
+    """The fixtures README's tolerance: atol 1e-4, or 1e-4 of the array's max-abs (SG2-ADA images reach ~7)."""
+    assert got.shape == want.shape
+    assert float(np.abs(got.numpy() - want).max()) <= max(1e-4, 1e-4 * float(np.abs(want).max()))
+
+
+def _labels(c: np.ndarray) -> torch.Tensor | None:
+    """The references' one-hot c as ganforge's int64 labels (None when unconditional, c is [8, 0])."""
+    return torch.from_numpy(c).argmax(dim=1) if c.shape[1] else None
+
+
+def test_stylegan_import_writes_a_run_that_reproduces_the_official_outputs(stylegan_run):
+    name, run = stylegan_run
+    ref = reference(f"{name}_reference.npz")
+    config = json.loads((run / "config.json").read_text())
+    info = json.loads((run / "import.json").read_text())
+    assert config["net"]["arch"] == STYLEGAN[name] == info["family"]
+    assert info["source"] == f"{name}.pkl" and len(info["sha256"]) == 64
+    G, D = load_generator(run), load_discriminator(run)
+    z, labels = torch.from_numpy(ref["z"]).float(), _labels(ref["c"])
+    one = [(z[i:i + 1], None if labels is None else labels[i:i + 1]) for i in range(len(z))]  # one seed at a time
+    with torch.no_grad():
+        for psi, key in ((1.0, "img_psi1"), (0.7, "img_psi07")):
+            G.truncation_psi = psi  # the sampling settings are attributes; eval mode uses the constant noise
+            _assert_close(torch.cat([G(*args) for args in one]), ref[key])
+        _assert_close(D(torch.from_numpy(ref["img_psi1"]), labels), ref["d_logits"][:, 0])
+        standalone = load_generator(run / "generator.safetensors")  # what `ganforge export --generator` reads
+        _assert_close(torch.cat([standalone(*args) for args in one]), ref["img_psi1"])
+
+
+def test_stylegan_generate_from_the_run_and_from_the_pkl(stylegan_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    name, run = stylegan_run
+    pkl = fixture_path(f"{name}.pkl")
+    for source, out in ((run, "run"), (pkl, "pkl")):
+        assert main(["generate", str(source), "--seeds", "0-2", "--outdir", str(tmp_path / out)]) == 0
+    _, (_, _, g_ema, cfg) = load_networks(pkl)  # the official-layout networks the interop tests check
+    for seed in range(3):
+        from_run, from_pkl = (np.asarray(Image.open(tmp_path / out / f"seed{seed:04d}.png")) for out in ("run", "pkl"))
+        assert np.array_equal(from_run, from_pkl)
+        z = torch.randn(cfg.z_dim, generator=torch.Generator().manual_seed(seed))[None]
+        c = torch.nn.functional.one_hot(torch.tensor([seed % cfg.c_dim]), cfg.c_dim).float() if cfg.c_dim else None
+        with torch.no_grad():
+            want = to_uint8(g_ema(z, c, noise_mode="const"))[0].permute(1, 2, 0).numpy()
+        assert np.abs(from_run.astype(int) - want.astype(int)).max() <= 1  # PNG rounding only
+
+
+def test_mismatched_or_broken_stylegan_files_exit_2_with_one_line(stylegan_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GANFORGE_CACHE", str(tmp_path / "cache"))
+    name, run = stylegan_run
+    other = "stylegan3t_tiny" if STYLEGAN[name] == "stylegan2" else "stylegan2ada_tiny"
+    assert main(["import", str(fixture_path(f"{other}.pkl")), str(tmp_path / "theirs")]) == 0
+    with safe_open(str(run / "generator.safetensors"), framework="pt") as f:
+        ours = f.metadata()
+    bad = tmp_path / "bad.safetensors"  # this run's network settings over the other family's weights
+    save_file(load_file(str(tmp_path / "theirs" / "generator.safetensors")), str(bad), metadata=ours)
+    data = fixture_path(f"{name}.pkl").read_bytes()
+    (tmp_path / "cut.pkl").write_bytes(data[:len(data) // 2])
+    for source, says in ((bad, "do not match"), (tmp_path / "cut.pkl", "cut.pkl")):
+        capsys.readouterr()
+        assert main(["generate", str(source), "--seeds", "0", "--outdir", str(tmp_path / "png")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("ganforge generate: error:") and err.count("\n") == 1 and says in err
+    assert not (tmp_path / "png").exists()
+
+
+def test_stylegan_export_writes_a_generator_file_and_refuses_onnx(stylegan_run, tmp_path, capsys):
+    _, run = stylegan_run
+    out = tmp_path / "g.safetensors"
+    assert main(["export", str(run), "--generator", str(out)]) == 0
+    G, exported = load_generator(run), load_generator(out)
+    assert exported.cfg == G.cfg and type(exported) is type(G)
+    assert all(torch.equal(v, exported.state_dict()[k]) for k, v in G.state_dict().items())
+    capsys.readouterr()
+    assert main(["export", str(run), "--onnx", str(tmp_path / "g.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not supported" in err and not (tmp_path / "g.onnx").exists()
+
+
+def test_compressing_a_stylegan_teacher_is_refused_with_one_line(stylegan_run, tmp_path, capsys):
+    _, run = stylegan_run
+    capsys.readouterr()
+    assert main(["compress", "--teacher", str(run), "--method", "kd", "--fraction", "0.5",
+                 "--out", str(tmp_path / "student")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "R3GAN generators only" in err

@@ -1,5 +1,5 @@
-"""Family detection, the StyleGAN "not yet" error, refusal of hostile or broken pickles, atomic run directories,
-and the on-the-fly import of a .pkl where a run is expected."""
+"""Family detection, refusal of a StyleGAN file whose networks disagree, refusal of hostile or broken pickles,
+atomic run directories, and the on-the-fly import of a .pkl where a run is expected."""
 
 import builtins
 import os
@@ -25,10 +25,13 @@ def test_family_detection(name, family):
     assert detect_family(read_snapshot(fixture_path(name))) == family
 
 
-@pytest.mark.parametrize("name", ["stylegan2ada_tiny.pkl", "stylegan3t_tiny.pkl"])
-def test_stylegan_import_is_not_available_yet(name, tmp_path):
-    with pytest.raises(UserError, match="StyleGAN2-ADA/StyleGAN3 import is not available yet"):
-        import_snapshot(fixture_path(name), tmp_path / "out")
+def test_a_stylegan_snapshot_with_a_foreign_discriminator_is_refused(tmp_path, monkeypatch):
+    snap = read_snapshot(fixture_path("stylegan2ada_tiny.pkl"))
+    snap["D"] = read_snapshot(fixture_path("stylegan3t_tiny.pkl"))["D"]  # another channel_base: G and D disagree
+    monkeypatch.setattr("ganforge.interop.convert.read_snapshot", lambda path: snap)
+    with pytest.raises(UserError, match="G and D differ in channel_base") as e:
+        import_snapshot(fixture_path("stylegan2ada_tiny.pkl"), tmp_path / "out")
+    assert "\n" not in str(e.value)
     assert list(tmp_path.iterdir()) == []  # neither the run nor a temporary folder is left
 
 

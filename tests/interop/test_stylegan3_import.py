@@ -3,6 +3,7 @@ AugmentPipe and numpy arrays), configs, strict loads, outputs of G_ema and D aga
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,11 @@ def test_load_networks_and_run_import(tmp_path: Path) -> None:
     family, (g, d, g_ema, cfg) = load_networks(fixture_path(f"{NAME}.pkl"))
     assert family == "stylegan3" and cfg.config == "t"
     assert isinstance(g, Generator) and isinstance(d, Discriminator) and isinstance(g_ema, Generator)
-    # Run directories take R3GAN networks only, as for StyleGAN2-ADA; the message points to load_networks.
-    with pytest.raises(UserError, match=r"not available yet as a run directory.*load_networks"):
-        import_snapshot(fixture_path(f"{NAME}.pkl"), tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    summary: dict = {}
+    run = import_snapshot(fixture_path(f"{NAME}.pkl"), tmp_path / "run", summary=summary)
+    assert summary["params"] == {"G": 488_517, "D": 288_993}  # the README's counts
+    net = summary["net"]
+    assert net["arch"] == "stylegan3" and net["arch_kwargs"]["config"] == "t" and net["z_dim"] == 64
+    assert net["arch_kwargs"]["d"]["channel_base"] == d.cfg.channel_base
+    info = json.loads((run / "import.json").read_text())
+    assert info["not_imported"] == ["augment_pipe"] and info["official_classes"]["D"] == "Discriminator"

@@ -78,5 +78,5 @@ def test_tiny_wide_is_the_measured_stacked_recipe():
 
     measured = apply_overrides(get_preset("tiny"), ["net.widths=[64,64,64,32]", "net.cardinalities=[8,8,8,4]",
                                                     "schedule.burnin_kimg=300", "schedule.ema_halflife_kimg_end=5",
-                                                    "data=stacked-mnist", "kimg=600"])
+                                                    "data=stacked-mnist", "kimg=1050"])
     assert {**to_dict(measured), "preset": "tiny-wide"} == to_dict(get_preset("tiny-wide"))

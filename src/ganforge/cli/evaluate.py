@@ -26,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="FID, KID, rFID, precision/recall, density/coverage, Stacked-MNIST modes",
                        description="Evaluate a checkpoint (CHECKPOINT --data DATA) or two image sets "
                                    "(--real DATA --fake DIR). Writes a table to stdout and optionally JSON.")
-    p.add_argument("checkpoint", nargs="?", help="run directory, checkpoint directory or generator .safetensors")
+    p.add_argument("checkpoint", nargs="?", help="run directory, checkpoint directory, generator .safetensors or "
+                                                 "official snapshot .pkl (imported on the fly)")
     p.add_argument("--data", "--real", dest="real", required=True,
                    help="reference set: dataset name (mnist5k, stacked-mnist, ...), image folder, zip, or a "
                         "mu/sigma .npz (fid only)")

@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Inputs z [N, z_dim] (and labels c [N] int64 when conditional), output images "
                                    "[N, C, H, W] in [-1, 1]; the batch size is dynamic.")
     p.add_argument("checkpoint", type=existing_path,
-                   help="run directory, checkpoint directory or generator .safetensors")
+                   help="run directory, checkpoint directory, generator .safetensors or official snapshot .pkl "
+                        "(imported on the fly)")
     p.add_argument("--onnx", type=output_with_suffix(lambda: {".onnx"}, ".onnx"), help="write an ONNX file here")
     p.add_argument("--torchscript", type=output_file, help="write a TorchScript file here")
     p.add_argument("--generator", type=output_with_suffix(lambda: {".safetensors"}, ".safetensors"),
@@ -57,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     if len({Path(p).resolve() for p in outputs}) < len(outputs):
         raise UserError(f"the same file is given for two formats ({', '.join(outputs)}); give each its own name")
     G = load_generator(args.checkpoint)
+    arch = getattr(getattr(G, "cfg", None), "arch", "r3gan")
+    if arch != "r3gan" and (args.onnx or args.torchscript):
+        raise UserError(f"ONNX and TorchScript export of {arch} generators is not supported (their modulated "
+                        "convolutions and resampling filters do not trace with a dynamic batch size); export "
+                        "--generator FILE.safetensors and load it with ganforge.load_generator")
     if args.generator:
         Path(args.generator).parent.mkdir(parents=True, exist_ok=True)
         save_generator(Path(args.generator), G, dataclasses.asdict(G.cfg))  # itself via a temporary file

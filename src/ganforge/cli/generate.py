@@ -34,7 +34,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate images for fixed seeds")
-    p.add_argument("checkpoint", help="run directory, checkpoint directory or generator .safetensors")
+    p.add_argument("checkpoint", help="run directory, checkpoint directory, generator .safetensors or official "
+                                      "snapshot .pkl (imported on the fly)")
     p.add_argument("--seeds", default="0-63", help="e.g. 0-63 or 1,5,9")
     p.add_argument("--class", dest="label", type=non_negative_int, help="class label for conditional generators")
     p.add_argument("--grid", help="write one grid image here (.png, .jpg, .webp, ...)")

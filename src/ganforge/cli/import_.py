@@ -1,4 +1,5 @@
-"""`ganforge import`: an official R3GAN snapshot (.pkl) as a ganforge run directory, without running code from it."""
+"""`ganforge import`: an official R3GAN, StyleGAN2-ADA or StyleGAN3 snapshot (.pkl) as a ganforge run directory,
+without running code from it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("import", help="import an official R3GAN network snapshot (.pkl) as a run directory",
-                       description="Read an official network-snapshot .pkl (R3GAN; StyleGAN2-ADA/StyleGAN3 not yet) "
+    p = sub.add_parser("import", help="import an official R3GAN/StyleGAN2-ADA/StyleGAN3 snapshot (.pkl) as a run",
+                       description="Read an official network-snapshot .pkl (R3GAN, StyleGAN2-ADA or StyleGAN3) "
                                    "without executing anything from it and write a ganforge run directory that "
                                    "generate, evaluate, train --init-from, compress --teacher and export accept.")
     p.add_argument("snapshot", metavar="SNAPSHOT.pkl", help="official network-snapshot pickle")
@@ -16,15 +17,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def describe_net(net: dict) -> str:
+    """One line about a stored network config: architecture, image size, widths or StyleGAN channels, classes."""
+    from ganforge.networks import NetworkConfig
+    from ganforge.training.overrides import update_from_dict
+
+    cfg = update_from_dict(NetworkConfig(), net)
+    if cfg.arch == "r3gan":
+        shape = f"widths {cfg.widths}"
+    else:
+        g = cfg.stylegan_configs()[0]
+        shape = f"channel_base {g.channel_base}, channel_max {g.channel_max}, z_dim {g.z_dim}, w_dim {g.w_dim}"
+    cond = f", {cfg.num_classes} classes" if cfg.num_classes else ""
+    return f"{cfg.arch}, {cfg.img_channels}x{cfg.resolution}px, {shape}{cond}"
+
+
 def run(args: argparse.Namespace) -> int:
     from ganforge.interop.convert import IMPORT_INFO, import_snapshot
 
     summary: dict = {}
     out = import_snapshot(args.snapshot, args.out, overwrite=args.overwrite, summary=summary)
-    net = summary["net"]
-    cond = f", {net['num_classes']} classes" if net["num_classes"] else ""
     print(f"imported {summary['family']} snapshot {args.snapshot} -> {out}\n"
-          f"  network:    {net['img_channels']}x{4 * 2 ** (len(net['widths']) - 1)}px, widths {net['widths']}{cond}; "
+          f"  network:    {describe_net(summary['net'])}; "
           f"G {summary['params']['G']:,} / D {summary['params']['D']:,} parameters\n"
           f"  checkpoint: {summary['checkpoint']} (G, G_ema, D)\n"
           f"  generator:  {out / 'generator.safetensors'}\n"

@@ -25,8 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN (no arguments: the demo, tiny preset on mnist5k, ~8 CPU minutes)",
                        description="Train R3GAN-style GANs. Extra key=value pairs override any config key, e.g. "
                                    "schedule.lr_end=5e-5 net.widths=[64,64,64,64] loss.r2=false.")
-    p.add_argument("--preset", help="tiny | tiny-wide | small | stacked-mnist | cifar10 | ffhq256 | imagenet32")
-    p.add_argument("--data", help="built-in name (mnist5k, stacked-mnist, digits, fashion-mnist) or a path")
+    p.add_argument("--preset", help="tiny | tiny-wide | small | stacked-mnist | cifar10 | ffhq256 | imagenet32; "
+                                     "super-resolution (task=sr): sr-tiny-esrnet, sr-tiny | realesrnet-x4plus, "
+                                     "realesrgan-x4plus")
+    p.add_argument("--data", help="built-in name (mnist5k, stacked-mnist, digits, fashion-mnist; task=sr: photos) "
+                                   "or a path")
     p.add_argument("--out", help="run directory")
     p.add_argument("--kimg", type=finite_float, help="train until this many thousand images")
     p.add_argument("--resolution", type=positive_int, dest="data_resolution", metavar="N",
@@ -122,7 +125,13 @@ def run(args: argparse.Namespace) -> int:
     trainer = Trainer(cfg, resume=bool(args.resume), overwrite=args.overwrite,
                       keep_burnin=overridden_burnin(args.overrides))
     run_dir = trainer.train()
-    if trainer.dist.is_main:
+    if trainer.dist.is_main and cfg.task == "sr":
+        grids = sorted((run_dir / "samples").glob("grid-*.png"))
+        print(f"run directory: {run_dir}\n  samples:     {grids[-1] if grids else run_dir / 'samples'} (bicubic, SR, "
+              f"HR)\n  checkpoints: {', '.join(p.name for p in sorted(run_dir.glob('ckpt-*')))}\n"
+              f"  generator:   {run_dir / 'generator.safetensors'}\n"
+              f"  upscale:     ganforge upscale IMAGE OUT.png --weights {run_dir / 'generator.safetensors'}")
+    elif trainer.dist.is_main:
         grids = sorted((run_dir / "samples").glob("grid-*.png"))
         print(f"run directory: {run_dir}\n  samples:     {grids[-1] if grids else run_dir / 'samples'}\n"
               f"  checkpoints: {', '.join(p.name for p in sorted(run_dir.glob('ckpt-*')))}\n"

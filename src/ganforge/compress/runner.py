@@ -26,6 +26,7 @@ from ganforge.compress.selection import resolve_eval_metric
 from ganforge.compress.student import make_student
 from ganforge.compress.teacher_stats import STATS_FILE, teacher_digest
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.errors import UserError
 from ganforge.losses import get_loss
 from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
@@ -58,6 +59,9 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     """(G_T = the EMA generator, D_T, the teacher's TrainConfig, checkpoint dir), both networks frozen and eval."""
     c = resolve_checkpoint(path)
     cfg = teacher_config(ckpt.read_state(c))
+    if cfg.net.arch != "r3gan":  # students are built from R3GAN widths (compress.student)
+        raise UserError(f"teacher {path}: net.arch={cfg.net.arch}; `ganforge compress` builds channel-fraction "
+                        "students of R3GAN generators only so far, so StyleGAN teachers cannot be compressed yet")
     return load_generator(c, device), load_discriminator(c, device), cfg, c
 
 

@@ -1,8 +1,9 @@
 """`ganforge import`: turn an official snapshot pickle into a ganforge run directory, without running its code.
 
 The file is read by `official_pickle.read_snapshot` (tensors and module records only), its family detected from the
-records, and the family's importer writes a complete run (config.json, one ckpt-* with G, G_ema and D,
-generator.safetensors, import.json) into a temporary sibling that is renamed into place at the end.
+records (R3GAN, StyleGAN2-ADA or StyleGAN3), the family's converter builds ganforge networks of the matching
+`net.arch`, and one writer stores a complete run (config.json, one ckpt-* with G, G_ema and D,
+generator.safetensors, import.json) in a temporary sibling that is renamed into place at the end.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from torch import nn
+
 from ganforge.errors import UserError
 from ganforge.interop.official_pickle import Record, read_snapshot
+from ganforge.networks import NetworkConfig, build_discriminator, build_generator
 from ganforge.utils.hashing import sha256_file
 
 Family = Literal["r3gan", "stylegan2", "stylegan3"]
@@ -48,14 +53,59 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _write_r3gan_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, Any]) -> dict[str, Any]:
-    """Write an R3GAN snapshot as a ganforge run into `run_dir` (an empty folder, renamed to provenance["run_dir"]
-    afterwards); returns the import summary."""
+@dataclass
+class Converted:
+    """A snapshot's networks as ganforge networks of `net.arch` (built by ganforge.networks.registry), and what was
+    read about the official ones (for provenance)."""
+
+    net: NetworkConfig
+    G: nn.Module
+    G_ema: nn.Module
+    D: nn.Module
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _convert_r3gan(snapshot: dict[str, Any]) -> Converted:
     from ganforge.interop.r3gan import convert_r3gan
+
+    imp = convert_r3gan(snapshot)
+    return Converted(imp.net, imp.G, imp.G_ema, imp.D, imp.info)
+
+
+def _convert_stylegan(family: str) -> Callable[[dict[str, Any]], Converted]:
+    """Converter of a StyleGAN family: the official-layout networks of interop.<family>.from_snapshot, re-homed in
+    the registry's networks of the NetworkConfig written to config.json (so the run loads exactly as imported)."""
+    def convert(snapshot: dict[str, Any]) -> Converted:
+        module = importlib.import_module(f"ganforge.interop.{family}")
+        g, d, g_ema, _ = module.from_snapshot(snapshot)
+        net = module.net_config(g.cfg, d.cfg)
+        if net.stylegan_configs() != (g.cfg, d.cfg):  # the config.json must describe exactly these networks
+            raise UserError(f"{family} import: the snapshot's settings do not survive as net.arch_kwargs")
+        nets: dict[str, nn.Module] = {}
+        for name, official in (("G", g), ("D", d), ("G_ema", g_ema)):
+            nets[name] = (build_discriminator if name == "D" else build_generator)(net)
+            nets[name].load_state_dict(official.state_dict(), strict=True)
+            nets[name].eval()
+        kwargs = {k: snapshot[k].kwargs for k in ("G", "D") if isinstance(snapshot.get(k), Record)}
+        return Converted(net, nets["G"], nets["G_ema"], nets["D"], {"official_kwargs": _jsonable(kwargs)})
+    return convert
+
+
+# family -> converter(snapshot) -> ganforge networks of that family's net.arch
+CONVERTERS: dict[str, Callable[[dict[str, Any]], Converted]] = {
+    "r3gan": _convert_r3gan,
+    "stylegan2": _convert_stylegan("stylegan2"),
+    "stylegan3": _convert_stylegan("stylegan3"),
+}
+
+
+def _write_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Write an official snapshot as a ganforge run into `run_dir` (an empty folder, renamed to
+    provenance["run_dir"] afterwards); returns the import summary."""
     from ganforge.training import checkpoint as ckpt
     from ganforge.training.config import TrainConfig, to_dict
 
-    imp = convert_r3gan(snapshot)
+    imp = CONVERTERS[provenance["family"]](snapshot)
     ts = snapshot.get("training_set_kwargs") if isinstance(snapshot.get("training_set_kwargs"), dict) else {}
     cur_nimg = snapshot.get("cur_nimg") if isinstance(snapshot.get("cur_nimg"), int) else 0
     data = str(ts["path"]) if isinstance(ts.get("path"), str) else TrainConfig().data  # as the official run named it
@@ -79,30 +129,18 @@ def _write_r3gan_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[s
     return {"checkpoint": run_dir / tag, "params": params, "net": config["net"]}
 
 
-# Families whose official networks load as ganforge networks (interop.<family>.from_snapshot), not yet as runs.
+# Families whose official networks also load as official-layout ganforge modules (interop.<family>.from_snapshot).
 NETWORK_FAMILIES = ("stylegan2", "stylegan3")
 
 
 def load_networks(pkl: str | Path) -> tuple[Family, tuple[Any, ...]]:
-    """(family, (G, D, G_ema, config)) of an official StyleGAN2-ADA or StyleGAN3 snapshot, read without running it."""
+    """(family, (G, D, G_ema, config)) of an official StyleGAN2-ADA or StyleGAN3 snapshot, read without running it:
+    the official-layout modules with the official call signature (`ganforge import` writes ganforge runs instead)."""
     snapshot = read_snapshot(pkl)
     family = detect_family(snapshot)
     if family not in NETWORK_FAMILIES:
         raise UserError(f"{Path(pkl).name} is an {family} snapshot; import it as a run with `ganforge import`")
     return family, importlib.import_module(f"ganforge.interop.{family}").from_snapshot(snapshot)
-
-
-def _not_yet(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, Any]) -> dict[str, Any]:
-    raise UserError("StyleGAN2-ADA/StyleGAN3 import is not available yet as a run directory (ganforge trains R3GAN "
-                    "networks only); load the networks in Python with ganforge.interop.convert.load_networks(path)")
-
-
-# family -> importer(snapshot, empty run dir, provenance) -> summary; StyleGAN run writers would replace _not_yet here
-IMPORTERS: dict[str, Callable[[dict[str, Any], Path, dict[str, Any]], dict[str, Any]]] = {
-    "r3gan": _write_r3gan_run,
-    "stylegan2": _not_yet,
-    "stylegan3": _not_yet,
-}
 
 
 def import_snapshot(pkl: str | Path, out_dir: str | Path, overwrite: bool = False,
@@ -122,7 +160,7 @@ def import_snapshot(pkl: str | Path, out_dir: str | Path, overwrite: bool = Fals
     tmp = out.parent / f".{out.name}.import-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        result = IMPORTERS[family](snapshot, tmp, provenance)
+        result = _write_run(snapshot, tmp, provenance)
         _move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -148,5 +186,5 @@ def _move_into_place(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["IMPORTERS", "IMPORT_INFO", "NETWORK_FAMILIES", "Family", "detect_family", "import_snapshot",
+__all__ = ["CONVERTERS", "IMPORT_INFO", "NETWORK_FAMILIES", "Converted", "Family", "detect_family", "import_snapshot",
            "load_networks", "sha256_file"]

@@ -14,9 +14,10 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.interop.official_pickle import Record, state_dict
+from ganforge.networks.config import SHARED_KEYS, NetworkConfig
 from ganforge.networks.stylegan2 import Discriminator, Generator, StyleGAN2Config
 
-__all__ = ["config_from_records", "from_snapshot", "load_record"]
+__all__ = ["config_from_records", "from_snapshot", "load_record", "net_config"]
 
 # Official kwarg -> StyleGAN2Config field; None = accepted and ignored (memory layout only).
 _G_TOP = {"z_dim": "z_dim", "c_dim": "c_dim", "w_dim": "w_dim", "img_resolution": "img_resolution",
@@ -163,3 +164,12 @@ def from_snapshot(snapshot: dict[str, Any]) -> tuple[Generator, Discriminator, G
         nets.append(net.eval())
     g, d, g_ema = nets
     return g, d, g_ema, cfg  # type: ignore[return-value]
+
+
+def net_config(cfg: StyleGAN2Config, d_cfg: StyleGAN2Config | None = None) -> NetworkConfig:
+    """The ganforge NetworkConfig (net.arch=stylegan2) whose networks are those of `cfg` (G and D share it)."""
+    if d_cfg is not None and d_cfg != cfg:
+        raise UserError("StyleGAN2 G and D configs differ; net.arch=stylegan2 shares one StyleGAN2Config")
+    kwargs = {k: v for k, v in cfg.to_dict().items() if k not in SHARED_KEYS}
+    return NetworkConfig(arch="stylegan2", z_dim=cfg.z_dim, num_classes=cfg.c_dim, img_channels=cfg.img_channels,
+                         arch_kwargs=kwargs)

@@ -8,6 +8,7 @@ attributes and layer names, and every tensor's name and shape is checked before 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from torch import nn
@@ -21,10 +22,11 @@ from ganforge.interop.stylegan2 import (
     plain_number,
     take_kwargs,
 )
+from ganforge.networks.config import SG3_D_DEFAULTS, SHARED_KEYS, NetworkConfig
 from ganforge.networks.stylegan2 import Discriminator, StyleGAN2Config
 from ganforge.networks.stylegan3 import Generator, StyleGAN3Config
 
-__all__ = ["d_config_from_record", "from_snapshot", "g_config_from_record"]
+__all__ = ["d_config_from_record", "from_snapshot", "g_config_from_record", "net_config"]
 
 # Official kwarg -> StyleGAN3Config field; None = accepted and ignored (memory layout / handled separately).
 _G_TOP = {"z_dim": "z_dim", "c_dim": "c_dim", "w_dim": "w_dim", "img_resolution": "img_resolution",
@@ -38,8 +40,10 @@ _G_SYNTHESIS = {"channel_base": "channel_base", "channel_max": "channel_max", "n
                 "use_radial_filters": None}
 # (conv_kernel, use_radial_filters) of the two official configs; any other pair is not a stock StyleGAN3.
 _VARIANTS = {(3, False): "t", (1, True): "r"}
-# The official StyleGAN3 repository's StyleGAN2 Discriminator defaults where they differ from StyleGAN2Config's.
-_D_DEFAULTS = {"num_fp16_res": 4, "conv_clamp": 256}
+# The StyleGAN2Config fields a discriminator reads (the rest are generator settings).
+_D_FIELDS = ("channel_base", "channel_max", "num_fp16_res", "conv_clamp", "d_architecture", "resample_filter",
+             "mbstd_group_size", "mbstd_num_channels", "cmap_dim", "d_mapping_layers", "d_mapping_lr_multiplier",
+             "d_freeze_layers")
 
 
 def g_config_from_record(g: Record) -> StyleGAN3Config:
@@ -88,7 +92,7 @@ def d_config_from_record(d: Record) -> StyleGAN2Config:
     kw = d.kwargs
     if not kw:
         raise UserError("snapshot modules carry no _init_kwargs; only official persistence pickles can be imported")
-    cfg = StyleGAN2Config(**{**_D_DEFAULTS, **discriminator_fields(d)})
+    cfg = StyleGAN2Config(**{**SG3_D_DEFAULTS, **discriminator_fields(d)})
     for attr, want in (("c_dim", cfg.c_dim), ("img_resolution", cfg.img_resolution)):
         if attr in d.state and plain_number(d.state[attr]) != want:
             raise UserError(f"snapshot D.{attr} = {d.state[attr]!r} but its constructor arguments give {want!r}")
@@ -115,3 +119,12 @@ def from_snapshot(snapshot: dict[str, Any]) -> tuple[Generator, Discriminator, G
     d = _load(Discriminator(d_cfg), d_rec, "D", "StyleGAN2")
     g_ema = _load(Generator(cfg), ema_rec, "G_ema", "StyleGAN3")
     return g, d, g_ema, cfg  # type: ignore[return-value]
+
+
+def net_config(cfg: StyleGAN3Config, d_cfg: StyleGAN2Config) -> NetworkConfig:
+    """The ganforge NetworkConfig (net.arch=stylegan3) of generator `cfg` and StyleGAN2 discriminator `d_cfg`."""
+    kwargs = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in SHARED_KEYS}
+    d = d_cfg.to_dict()
+    kwargs["d"] = {k: d[k] for k in _D_FIELDS}
+    return NetworkConfig(arch="stylegan3", z_dim=cfg.z_dim, num_classes=cfg.c_dim, img_channels=cfg.img_channels,
+                         arch_kwargs=kwargs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 LOWER_IS_BETTER = ("fid", "kid", "rfid", "modes_kl")
 HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "modes", "confident", "confident_classes",
-                    "confident_all")
+                    "confident_all", "psnr", "ssim")
 SPREAD_SUFFIX = "_std"
 
 

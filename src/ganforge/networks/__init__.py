@@ -1,13 +1,9 @@
-"""R3GAN Config E networks and their configuration."""
+"""ganforge's networks: R3GAN, StyleGAN2(-ADA) and StyleGAN3 side by side, chosen by `NetworkConfig.arch`."""
 
-from ganforge.networks.config import NetworkConfig
+from ganforge.networks.config import Arch, NetworkConfig
 from ganforge.networks.discriminator import Discriminator
 from ganforge.networks.generator import Generator
+from ganforge.networks.registry import ARCHS, build_discriminator, build_generator, make_networks
 
-
-def make_networks(cfg: NetworkConfig) -> tuple[Generator, Discriminator]:
-    """Build a generator/discriminator pair from one shape configuration."""
-    return Generator(cfg), Discriminator(cfg)
-
-
-__all__ = ["Discriminator", "Generator", "NetworkConfig", "make_networks"]
+__all__ = ["ARCHS", "Arch", "Discriminator", "Generator", "NetworkConfig", "build_discriminator", "build_generator",
+           "make_networks"]

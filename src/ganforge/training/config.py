@@ -10,6 +10,7 @@ from ganforge.augment.config import AugmentConfig
 from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
 from ganforge.networks.pretrained_config import AuxDConfig, ProjectedConfig
+from ganforge.training.sr_config import SRTrainConfig, check_sr_task
 from ganforge.training.validate import validate_config
 
 
@@ -22,6 +23,7 @@ class ScheduleConfig:
     lr_end: float = 2e-4
     gamma_start: float = 1.0
     gamma_end: float = 0.1
+    beta1: float = 0.0  # Adam beta1: R3GAN uses 0; Real-ESRGAN 0.9
     beta2_start: float = 0.9
     beta2_end: float = 0.99
     ema_halflife_kimg_start: float = 0.0
@@ -47,6 +49,9 @@ class LossConfig:
 @dataclass
 class TrainConfig:
     preset: str = "tiny"
+    # generate: unconditional / class-conditional image GANs; sr: super-resolution (Real-ESRGAN's recipe, settings in
+    # `sr`, HR photos from `data`; ganforge.training.sr_task)
+    task: Literal["generate", "sr"] = "generate"
     data: str = "stacked-mnist"
     data_size: int | None = None  # stacked-mnist: images generated; other data: fixed random subset
     data_root: str | None = None
@@ -79,6 +84,7 @@ class TrainConfig:
     d_arch: Literal["r3gan", "projected"] = "r3gan"
     projected: ProjectedConfig = field(default_factory=ProjectedConfig)
     d_aux: list[AuxDConfig] = field(default_factory=list)
+    sr: SRTrainConfig = field(default_factory=SRTrainConfig)
     log_every_kimg: float = 1.0
     snapshot_every_kimg: float = 10.0
     keep_checkpoints: int = 3
@@ -99,6 +105,7 @@ class TrainConfig:
                              "replicate padding; choose one of the two")
         if self.d_arch == "projected" and self.loss.name != "hinge":  # Sauer et al. 2021 train with the hinge loss
             raise ValueError(f"d_arch=projected trains with the hinge loss; set loss.name=hinge (is {self.loss.name})")
+        check_sr_task(self)
 
 
 def to_dict(cfg: TrainConfig) -> dict:

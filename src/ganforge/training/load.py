@@ -1,22 +1,24 @@
-"""load_generator / load_discriminator: networks of a run, checkpoint or exported file, ready to use."""
+"""load_generator / load_discriminator: networks of a run, checkpoint or exported file, ready to use.
+
+The one loading path of every architecture: the stored NetworkConfig (its `arch`) picks the builder
+(ganforge.networks.registry), and an official snapshot .pkl is imported into a run first."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import torch
 from safetensors import safe_open
+from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.limits import hint, limit
-from ganforge.networks import Discriminator, Generator, NetworkConfig
+from ganforge.networks import NetworkConfig, build_discriminator, build_generator
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.overrides import ConfigError, update_from_dict
-
-M = TypeVar("M", Generator, Discriminator)
 
 
 def _net_config(data: dict, where: str) -> NetworkConfig:
@@ -34,11 +36,12 @@ def _net_config(data: dict, where: str) -> NetworkConfig:
         raise ckpt.CheckpointError(f"{where}: stored network settings are invalid ({e})") from None
 
 
-def _build(cls: type[M], cfg: NetworkConfig, shapes: dict[str, tuple[int, ...]], where: str) -> M:
-    """Build the network only after its size and every tensor shape were checked on the meta device, so
-    metadata claiming huge widths fails before anything is allocated."""
+def _build(build: Callable[[NetworkConfig], nn.Module], cfg: NetworkConfig, shapes: dict[str, tuple[int, ...]],
+           where: str) -> nn.Module:
+    """Build the network of cfg.arch only after its size and every tensor shape were checked on the meta device,
+    so metadata claiming huge widths fails before anything is allocated."""
     with torch.device("meta"):
-        probe = cls(cfg)
+        probe = build(cfg)
     params = sum(p.numel() for p in probe.parameters())
     if params > limit("MAX_PARAMS"):
         raise ckpt.CheckpointError(f"{where}: its settings describe a {params / 1e9:.1f}G-parameter network; the "
@@ -48,10 +51,10 @@ def _build(cls: type[M], cfg: NetworkConfig, shapes: dict[str, tuple[int, ...]],
         bad = sorted(set(own) ^ set(shapes)) + sorted(k for k in set(own) & set(shapes) if own[k] != shapes[k])
         raise ckpt.CheckpointError(f"{where}: the weights do not match the stored network settings (e.g. "
                                    f"{', '.join(bad[:4])}); the file is damaged, re-export it")
-    return cls(cfg)
+    return build(cfg)
 
 
-def _from_file(path: Path) -> Generator:
+def _from_file(path: Path) -> nn.Module:
     try:
         handle = safe_open(str(path), framework="pt")
     except Exception as e:  # a pickle, a .pt, or a corrupt file: never deserialised by anything else
@@ -63,7 +66,7 @@ def _from_file(path: Path) -> Generator:
             raise ckpt.CheckpointError(f"{path}: not a ganforge generator file (no '{ckpt.GENERATOR_FORMAT}' "
                                        "metadata); export one with `ganforge export` or pass a run directory")
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (not iterable)
-        G = _build(Generator, _net_config(meta["net"], str(path)), shapes, str(path))
+        G = _build(build_generator, _net_config(meta["net"], str(path)), shapes, str(path))
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     ckpt.load_module(G, tensors, str(path))
     return G
@@ -71,6 +74,9 @@ def _from_file(path: Path) -> Generator:
 
 def _stored_net(c: Path) -> NetworkConfig:
     config = ckpt.read_state(c).get("config")
+    if isinstance(config, dict) and config.get("task") == "sr":  # an image-to-image run: no z -> image generator
+        raise UserError(f"{c}: a super-resolution run (task=sr); upscale with it instead: "
+                        f"`ganforge upscale IMAGE OUT --weights {c.parent / 'generator.safetensors'}`")
     return _net_config(config.get("net") if isinstance(config, dict) else None, f"{c}/state.json")
 
 
@@ -107,7 +113,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found[-1]
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Generator:
+def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> nn.Module:
     """The EMA generator (or the live one with ema=False) in eval mode, from a run dir, checkpoint dir or file
     (a generator .safetensors, or an official snapshot .pkl, imported on the fly)."""
     p = imported_snapshot_run(path)
@@ -116,22 +122,22 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
     else:
         c = resolve_checkpoint(p)
         tensors = ckpt.read_tensors(c, "G_ema" if ema else "G")
-        G = _build(Generator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, str(c))
+        G = _build(build_generator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, str(c))
         ckpt.load_module(G, tensors, str(c))
     return G.to(device).eval().requires_grad_(False)
 
 
-def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> Discriminator:
+def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """D of a checkpoint (or a run directory's latest), eval mode, frozen."""
     c = resolve_checkpoint(path)
     tensors = ckpt.read_tensors(c, "D")
-    D = _build(Discriminator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, f"{c}/D")
+    D = _build(build_discriminator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, f"{c}/D")
     ckpt.load_module(D, tensors, f"{c}/D")
     return D.to(device).eval().requires_grad_(False)
 
 
 @torch.no_grad()
-def generate(G: Generator, seeds: list[int], labels: int | list[int] | None = None, batch_size: int = 64,
+def generate(G: nn.Module, seeds: list[int], labels: int | list[int] | None = None, batch_size: int = 64,
              device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 images for the given seeds: image i comes from z = randn(seed_i), independent of batching."""
     from ganforge.data import to_uint8

@@ -1,12 +1,16 @@
-"""Named presets: R3GAN Table 7 exactly, plus small CPU presets with the same topology."""
+"""Named presets: R3GAN Table 7 exactly, small CPU presets with the same topology, and Real-ESRGAN super-resolution
+recipes (task=sr): the released x4plus options and small CPU versions."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 from ganforge.augment.config import r3gan_augment_config
 from ganforge.networks.config import NetworkConfig
+from ganforge.networks.sr.config import SRDiscConfig, SRNetConfig
 from ganforge.training.config import LossConfig, ScheduleConfig, TrainConfig
+from ganforge.training.sr_config import SRTrainConfig, Stage
 
 
 def _r3gan_32(num_classes: int, widths: int = 768, cards: int = 96) -> NetworkConfig:
@@ -57,17 +61,55 @@ PRESETS: dict[str, TrainConfig] = {
 
 
 def _tiny_wide() -> TrainConfig:
-    """tiny with 64 channels at 16x16 and 32 at 32x32 for three-channel data, its lr decay and EMA stretched to a run
-    of ~80 minutes: Stacked MNIST reaches 867 modes in 60 minutes where tiny plateaus at ~700
-    (docs/time_to_quality.md)."""
+    """tiny with 64 channels at 16x16 and 32 at 32x32 for three-channel data, its lr decay and EMA stretched to a
+    longer run; 1,050 kimg is the 120-minute curve of docs/time_to_quality.md (886 Stacked MNIST modes, reverse KL
+    0.62, where tiny plateaus at ~700)."""
     cfg = copy.deepcopy(PRESETS["tiny"])
-    cfg.preset, cfg.data, cfg.kimg = "tiny-wide", "stacked-mnist", 600
+    cfg.preset, cfg.data, cfg.kimg = "tiny-wide", "stacked-mnist", 1050
     cfg.net = NetworkConfig(**{**vars(cfg.net), "widths": [64, 64, 64, 32], "cardinalities": [8, 8, 8, 4]})
     cfg.schedule.burnin_kimg, cfg.schedule.ema_halflife_kimg_end = 300, 5.0
     return cfg
 
 
 PRESETS["tiny-wide"] = _tiny_wide()
+
+def ema_halflife_kimg(decay: float, batch_size: int) -> float:
+    """The half-life (kimg) of a per-step EMA decay at this batch size: decay^(h / B) = 1/2."""
+    return batch_size * math.log(0.5) / math.log(decay) / 1000
+
+
+def _sr(name: str, stage: Stage, net: SRNetConfig, disc: SRDiscConfig, crop: int, batch_size: int, kimg: float,
+        metrics_every_kimg: float, log_every_kimg: float, snapshot_every_kimg: float, ema_decay: float = 0.999
+        ) -> TrainConfig:
+    """Real-ESRGAN's recipe (train_realesrnet_x4plus.yml / train_realesrgan_x4plus.yml): Adam (0.9, 0.99) at lr 2e-4
+    for ESRNet and 1e-4 for G and D of ESRGAN, constant; EMA decay 0.999 per step (as a half-life at this batch
+    size); vanilla GAN loss, no penalties;
+    horizontal flips; PSNR / SSIM on held-out pairs."""
+    lr = 2e-4 if stage == "esrnet" else 1e-4
+    ema = ema_halflife_kimg(ema_decay, batch_size)
+    return TrainConfig(
+        preset=name, task="sr", data="photos", xflip=True, kimg=kimg, batch_size=batch_size,
+        sr=SRTrainConfig(stage=stage, crop=crop, net=net, disc=disc),
+        loss=LossConfig(name="nsgan", r1=False, r2=False),
+        schedule=ScheduleConfig(burnin_kimg=0, lr_start=lr, lr_end=lr, beta1=0.9, beta2_start=0.99, beta2_end=0.99,
+                                ema_halflife_kimg_start=ema, ema_halflife_kimg_end=ema),
+        metrics=["psnr", "ssim"], metrics_every_kimg=metrics_every_kimg, log_every_kimg=log_every_kimg,
+        snapshot_every_kimg=snapshot_every_kimg)
+
+
+# Real-ESRGAN x4plus as released: RRDBNet (64 features, 23 blocks), 256 crops, 4 GPUs x 12 = batch 48; 1M ESRNet and
+# 400k ESRGAN iterations; validation every 5k iterations.
+for _stage, _iters in (("esrnet", 1_000_000), ("esrgan", 400_000)):
+    _name = f"real{_stage}-x4plus"
+    PRESETS[_name] = _sr(_name, _stage, SRNetConfig(arch="rrdb"), SRDiscConfig(), crop=256, batch_size=48,
+                         kimg=_iters * 48 / 1000, metrics_every_kimg=5_000 * 48 / 1000, log_every_kimg=4.8,
+                         snapshot_every_kimg=240)
+# CPU presets: a small SRVGGNetCompact x4 on 32 px HR crops of the built-in photos (sr-tiny-esrnet, then sr-tiny
+# with --init-from the esrnet run); EMA decay 0.99, since 0.999 would average over most of so short a run
+for _stage, _name, _kimg in (("esrnet", "sr-tiny-esrnet", 16), ("esrgan", "sr-tiny", 8)):
+    PRESETS[_name] = _sr(_name, _stage, SRNetConfig(num_feat=16, num_conv=4), SRDiscConfig(num_feat=16), crop=32,
+                         batch_size=8, kimg=_kimg, metrics_every_kimg=_kimg / 4, log_every_kimg=0.4,
+                         snapshot_every_kimg=_kimg / 4, ema_decay=0.99)
 
 for _name in ("stacked-mnist", "cifar10", "ffhq256", "imagenet32"):
     # Table 7 augmentation: R3GAN pipeline, probability cosine 0 -> target over the burn-in (none on Stacked MNIST)

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from ganforge.augment import build_augment, build_controller
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.data.sr_pairs import HRImages
 from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
 from ganforge.networks import make_networks
@@ -31,6 +32,7 @@ from ganforge.training.overrides import ConfigError
 from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, ema_beta
 from ganforge.training.speed import as_input, compiled, to_channels_last
+from ganforge.training.sr_task import SRTask
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
 from ganforge.training.trainer_checkpoints import CheckpointMixin
 from ganforge.training.validate import check_data_matches, check_metrics, validate_config
@@ -49,7 +51,7 @@ def resolve_device(name: str) -> torch.device:
 class Trainer(CheckpointMixin):
     """Owns one run directory. `Trainer(cfg).train()` runs to cfg.kimg; resume=True continues the latest checkpoint."""
 
-    def __init__(self, cfg: TrainConfig, dataset: ImageDataset | None = None, resume: bool = False,
+    def __init__(self, cfg: TrainConfig, dataset: ImageDataset | HRImages | None = None, resume: bool = False,
                  overwrite: bool = False, keep_burnin: Collection[str] = ()):
         validate_config(cfg)  # also catches values set on the object after it was built
         check_metrics(cfg)
@@ -72,14 +74,19 @@ class Trainer(CheckpointMixin):
                               f"{cfg.net.pack} (PacGAN packs whole batches); change batch_size or net.pack")
         torch.manual_seed(cfg.seed)
 
-        self.data = dataset if dataset is not None else load_dataset(
-            cfg.data, xflip=cfg.xflip, root=cfg.data_root, size=cfg.data_size, seed=cfg.seed,
-            skip_bad=cfg.skip_bad_images, resolution=cfg.data_resolution,
-            max_images=cfg.data_size if not cfg.data.startswith("stacked") else None)
-        self.data = check_data_matches(cfg, self.data)
-
-        self.G, self.D = make_networks(cfg.net)
-        self.D = main_discriminator(cfg, self.D)  # d_arch=projected: a Projected GAN D in its place
+        # task=sr: HR photos, SR generator, U-Net D, (LR, HR) batches and the SR losses (training.sr_task)
+        self.task = SRTask(cfg, self.device, self.local_batch, self.dist.rank, self.dist.world_size,
+                           dataset) if cfg.task == "sr" else None
+        if self.task is not None:
+            self.data, self.G, self.D = self.task.images, self.task.G, self.task.D
+        else:
+            self.data = dataset if dataset is not None else load_dataset(
+                cfg.data, xflip=cfg.xflip, root=cfg.data_root, size=cfg.data_size, seed=cfg.seed,
+                skip_bad=cfg.skip_bad_images, resolution=cfg.data_resolution,
+                max_images=cfg.data_size if not cfg.data.startswith("stacked") else None)
+            self.data = check_data_matches(cfg, self.data)
+            self.G, self.D = make_networks(cfg.net)
+            self.D = main_discriminator(cfg, self.D)  # d_arch=projected: a Projected GAN D in its place
         self.G.to(self.device)
         self.D.to(self.device)
         if cfg.channels_last:
@@ -100,16 +107,17 @@ class Trainer(CheckpointMixin):
         self.gamma = Cosine(s.gamma_start, s.gamma_end, s.burnin_kimg)
         self.beta2 = Cosine(s.beta2_start, s.beta2_end, s.burnin_kimg)
         self.ema_halflife = Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000, s.burnin_kimg)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(0.0, s.beta2_start), eps=1e-8)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
         self.aux = AuxDiscriminators.build(cfg, self.device, self.opt_D)  # cfg.d_aux, heads in opt_D's 2nd group
         self.loss_d, self.loss_g = get_loss(cfg.loss.name)
         self.augment = build_augment(cfg.augment).to(self.device)
         self.aug_ctrl = build_controller(cfg.augment)
         self.augment.p = self.aug_ctrl.p
         self.self_distiller = build_self_distiller(cfg.sd, self.device) if cfg.self_distill else None
-        self.sampler = BatchSampler(self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size,
-                                    group=cfg.net.pack)  # conditional PacGAN: each pack shares one label
+        self.sampler = self.task.sampler if self.task is not None else BatchSampler(
+            self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size,
+            group=cfg.net.pack)  # conditional PacGAN: each pack shares one label
         self.guard = DivergenceGuard(cfg.max_nonfinite_skips, cfg.max_rollbacks)
         self.cur_nimg, self.step = 0, 0
         self.best: dict = {}
@@ -126,7 +134,9 @@ class Trainer(CheckpointMixin):
         if resume:
             self.restore(self.latest_checkpoint())
         else:
-            if cfg.init_from:
+            if cfg.init_from and self.task is not None:
+                self.task.init_from(Path(cfg.init_from), self.G, self.G_ema)  # the GAN stage from ESRNet
+            elif cfg.init_from:
                 self.init_from(Path(cfg.init_from))
             if self.dist.is_main:
                 with open(self.run_dir / "config.json", "w") as f:
@@ -139,7 +149,7 @@ class Trainer(CheckpointMixin):
         lr, beta2 = self.lr(self.cur_nimg), self.beta2(self.cur_nimg)
         for opt, scale in ((self.opt_G, 1.0), (self.opt_D, self.cfg.schedule.d_lr_ratio)):
             for g in opt.param_groups:
-                g["lr"], g["betas"] = lr * scale, (0.0, beta2)
+                g["lr"], g["betas"] = lr * scale, (self.cfg.schedule.beta1, beta2)
         return {"lr": lr, "beta2": beta2, "gamma": self.gamma(self.cur_nimg),
                 "ema_halflife_kimg": self.ema_halflife(self.cur_nimg) / 1000}
 
@@ -149,9 +159,45 @@ class Trainer(CheckpointMixin):
         r = self.dist.rank
         return z[r * self.local_batch:(r + 1) * self.local_batch].to(self.device)
 
+    def _backward(self, opt: torch.optim.Optimizer, net: torch.nn.Module, loss: torch.Tensor) -> float:
+        """Fresh gradients of loss for net's optimiser, averaged over processes; returns their norm."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        average_gradients(net, self.dist)
+        return grad_norm(net)
+
+    def _finish_step(self, bad: str | None) -> None:
+        """After an applied G update: EMA and the divergence guard; then the counters."""
+        if bad is None:
+            update_ema(self.G_ema, self.G, ema_beta(self.cfg.batch_size, self.ema_halflife(self.cur_nimg)))
+            self.guard.good()
+        self.cur_nimg += self.cfg.batch_size
+        self.step += 1
+
+    def _sr_step(self, hp: dict[str, float]) -> dict[str, float]:
+        """Real-ESRGAN's iteration (training.sr_task): the G step with D frozen, then the D step on the same SR
+        output (esrgan stage); both updates are skipped when any logged term is not finite."""
+        lr, hr = self.task.next_batch()
+        self.D.requires_grad_(False)
+        loss_G, terms, sr = self.task.generator_loss(self.G_fast, self.D_fast, lr, hr)
+        terms["grad_G"] = self._backward(self.opt_G, self.G, loss_G)
+        if self.task.adversarial:
+            self.D.requires_grad_(True)
+            loss_D, terms_D = self.task.discriminator_loss(self.D_fast, hr, sr)
+            terms.update(terms_D, grad_D=self._backward(self.opt_D, self.D, loss_D))
+        bad = first_nonfinite(terms)
+        if bad is None:
+            self.opt_G.step()
+            if self.task.adversarial:
+                self.opt_D.step()
+        self._finish_step(bad)
+        return {**hp, **terms, "nonfinite": bad}
+
     def train_step(self) -> dict[str, float]:
-        """One D step then one G step on the same real batch; returns the logged terms."""
+        """One D step then one G step on the same real batch (task=sr: _sr_step); returns the logged terms."""
         hp = self._set_hparams()
+        if self.task is not None:
+            return self._sr_step(hp)
         real_u8, c = self.sampler.next(self.device)
         cfg = self.cfg
         real = as_input(to_float(real_u8), cfg.channels_last)
@@ -169,11 +215,8 @@ class Trainer(CheckpointMixin):
                 self.D if penalised else self.D_fast, real, fake, c, self.loss_d, hp["gamma"] * k,
                 cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment,
                 self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise))
-        self.opt_D.zero_grad(set_to_none=True)
-        loss_D.backward()
-        average_gradients(self.D, self.dist)
+        terms_D["grad_D"] = self._backward(self.opt_D, self.D, loss_D)
         average_gradients(self.aux, self.dist)
-        terms_D["grad_D"] = grad_norm(self.D)
         bad = first_nonfinite(terms_D)
         if regularise:
             self._last_penalty = {key: terms_D[key] for key in ("R1", "R2") if key in terms_D}
@@ -189,17 +232,11 @@ class Trainer(CheckpointMixin):
         loss_G, terms_G = generator_loss(self.G_fast, self.D_fast, real, z, c, self.loss_g, self.augment,
                                          self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan",
                                          aux=self.aux.g_term(self.cur_nimg))
-        self.opt_G.zero_grad(set_to_none=True)
-        loss_G.backward()
-        average_gradients(self.G, self.dist)
-        terms_G["grad_G"] = grad_norm(self.G)
+        terms_G["grad_G"] = self._backward(self.opt_G, self.G, loss_G)
         bad = bad or first_nonfinite(terms_G)
         if bad is None:
             self.opt_G.step()
-            update_ema(self.G_ema, self.G, ema_beta(cfg.batch_size, self.ema_halflife(self.cur_nimg)))
-            self.guard.good()
-        self.cur_nimg += cfg.batch_size
-        self.step += 1
+        self._finish_step(bad)
         aug = self.aug_ctrl.stats()
         return {**hp, **terms_D, **terms_G, "aug_p": aug["p"], "aug_r_t": aug["r_t"], "nonfinite": bad}
 
@@ -234,6 +271,9 @@ class Trainer(CheckpointMixin):
         if not self.dist.is_main:
             return None
         path = self.run_dir / "samples" / f"grid-{self.cur_nimg // 1000:07d}k.png"
+        if self.task is not None:
+            self.task.save_grid(self.G_ema, path)
+            return path
         with torch.no_grad():
             c = None if self._grid_c is None else self._grid_c.to(self.device)
             images = self.G_ema(self._grid_z.to(self.device), c)
@@ -249,9 +289,13 @@ class Trainer(CheckpointMixin):
         # building extractors draws from the global RNG: fork it, so runs with and without metrics (or resumed
         # where an evaluation happened) continue with the same random stream
         with torch.random.fork_rng(devices=devices, device_type=self.device.type):
-            results = evaluate_generator(self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0,
-                                         device=self.device, distributed=self.dist.world_size > 1,
-                                         features=self.cfg.metrics_features, weights=self.cfg.metrics_weights)
+            if self.task is not None:  # PSNR / SSIM on the held-out pairs (training.sr_task)
+                results = self.task.evaluate(self.G_ema, self.cfg.metrics)
+            else:
+                results = evaluate_generator(
+                    self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0, device=self.device,
+                    distributed=self.dist.world_size > 1, features=self.cfg.metrics_features,
+                    weights=self.cfg.metrics_weights)
         if not self.dist.is_main:
             return results
         record = {"kimg": self.cur_nimg / 1000, "step": self.step, **results}
@@ -293,7 +337,7 @@ class Trainer(CheckpointMixin):
                     rec = {"kimg": self.cur_nimg / 1000, "step": self.step, "sec_per_kimg": sec_per_kimg,
                            "max_rss_mb": _max_rss_mb(), **{k: v for k, v in terms.items() if k != "nonfinite"}}
                     self.logger.log(rec)
-                    bar.set_postfix(loss_D=f"{terms['loss_D']:.3f}", loss_G=f"{terms['loss_G']:.3f}",
+                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("loss_D", "loss_G") if k in terms},
                                     s_kimg=f"{sec_per_kimg:.1f}")
                     next_log += cfg.log_every_kimg * 1000
                 if self.cur_nimg >= next_snap:

@@ -16,8 +16,8 @@ from ganforge.training.finetune import load_init_weights
 
 
 class CheckpointMixin:
-    """Needs the Trainer's run_dir, dist, device, cfg, networks (G, D, G_ema, aux), optimisers, sampler, guard,
-    augmentation controller and counters."""
+    """Needs the Trainer's run_dir, dist, device, cfg, task, networks (G, D, G_ema, aux), optimisers, sampler,
+    guard, augmentation controller and counters."""
 
     def latest_checkpoint(self) -> Path:
         """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
@@ -52,8 +52,11 @@ class CheckpointMixin:
             return None
         path = self.write_checkpoint(f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}")
         ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints, self.run_id)
-        ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
-                            {"kimg": f"{self.cur_nimg / 1000:.3f}"})
+        if self.task is not None:  # task=sr: a ganforge SR weights file, as `ganforge upscale` takes
+            self.task.save_generator(self.G_ema, self.run_dir / "generator.safetensors")
+        else:
+            ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict(self.cfg)["net"],
+                                {"kimg": f"{self.cur_nimg / 1000:.3f}"})
         return path
 
     def restore(self, path: Path, rollback: bool = False) -> None:

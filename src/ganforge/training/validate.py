@@ -73,6 +73,7 @@ RANGES: dict[str, Range | Callable[[Any], str | None]] = {
     "ScheduleConfig.lr_end": POSITIVE,
     "ScheduleConfig.gamma_start": NON_NEGATIVE,
     "ScheduleConfig.gamma_end": NON_NEGATIVE,
+    "ScheduleConfig.beta1": UNIT_OPEN_TOP,
     "ScheduleConfig.beta2_start": UNIT_OPEN_TOP,
     "ScheduleConfig.beta2_end": UNIT_OPEN_TOP,
     "ScheduleConfig.ema_halflife_kimg_start": NON_NEGATIVE,
@@ -92,6 +93,12 @@ RANGES: dict[str, Range | Callable[[Any], str | None]] = {
     "NetworkConfig.pack": Range(1, 64),
     "AugmentConfig.burnin_kimg": NON_NEGATIVE,
     "SelfDistillConfig.resolution": Range(4, 4096),
+    "SRTrainConfig.crop": Range(8, 4096),
+    "SRTrainConfig.pixel_weight": NON_NEGATIVE,
+    "SRTrainConfig.perceptual_weight": NON_NEGATIVE,
+    "SRTrainConfig.gan_weight": NON_NEGATIVE,
+    "SRTrainConfig.eval_pairs": Range(1, 4096),
+    "SRTrainConfig.eval_seed": Range(0, 2**63 - 1),
 }
 
 
@@ -174,11 +181,19 @@ def check_metrics(cfg: Any) -> None:
     if not cfg.metrics and not cfg.best_metric:
         return
     from ganforge.metrics import result_keys
+    from ganforge.training.sr_config import SR_METRICS
 
-    try:
-        keys = result_keys(cfg.metrics) if cfg.metrics else []
-    except ValueError as e:
-        raise ConfigError(f"metrics: {e}") from None
+    if cfg.task == "sr":  # PSNR / SSIM on held-out pairs (training.sr_task)
+        keys = list(cfg.metrics)
+        unknown = [m for m in keys if m not in SR_METRICS]
+        if unknown:
+            raise ConfigError(f"metrics: {', '.join(unknown)} not available for task=sr; choose from "
+                              f"{', '.join(SR_METRICS)}")
+    else:
+        try:
+            keys = result_keys(cfg.metrics) if cfg.metrics else []
+        except ValueError as e:
+            raise ConfigError(f"metrics: {e}") from None
     if cfg.best_metric and cfg.best_metric not in keys:
         raise ConfigError(f"best_metric '{cfg.best_metric}' is not a result of metrics={cfg.metrics}; "
                           f"choose one of {keys or 'nothing (set metrics=... first)'}")

@@ -23,10 +23,11 @@ def _positive(owner: str, **values: int) -> None:
             raise UserError(f"{owner}.{name} must be an integer >= 1, got {v!r}")
 
 
-@dataclass(frozen=True)
+@dataclass
 class SRNetConfig:
     """One super-resolution generator. `scale` is SRVGGNetCompact's `upscale` / RRDBNet's `scale`; `num_conv` and
-    `act_type` apply to srvgg only, `num_block` and `num_grow_ch` to rrdb only. Defaults are the official x4 models."""
+    `act_type` apply to srvgg only, `num_block` and `num_grow_ch` to rrdb only. Defaults are the official x4 models.
+    Not frozen, so a training config can hold it and take key=value overrides (sr.net.num_feat=32)."""
 
     arch: SRArch = "srvgg"
     num_in_ch: int = 3
@@ -62,7 +63,7 @@ class SRNetConfig:
         return cls(**_known(cls, data))
 
 
-@dataclass(frozen=True)
+@dataclass
 class SRDiscConfig:
     """Real-ESRGAN's U-Net discriminator with spectral norm (official: num_feat 64, skip connections on)."""
 

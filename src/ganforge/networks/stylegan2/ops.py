@@ -57,7 +57,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
 
 def setup_filter(f: Sequence[float] | torch.Tensor | None, normalize: bool = True, flip_filter: bool = False,
                  gain: float = 1.0, separable: bool | None = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+                 device: torch.device | str | None = None) -> torch.Tensor:
     """A float32 FIR filter for `upfirdn2d`: 1-D taps stay separable when there are >= 8 (or `separable`), otherwise
     become their outer product; normalised to unit DC gain, then scaled so the 2-D filter has total gain `gain`."""
     t = torch.as_tensor(1.0 if f is None else f, dtype=torch.float32)
@@ -75,7 +75,8 @@ def setup_filter(f: Sequence[float] | torch.Tensor | None, normalize: bool = Tru
         t = t / t.sum()
     if flip_filter:
         t = t.flip(list(range(t.ndim)))
-    return (t * gain ** (t.ndim / 2)).to(device)
+    t = t * gain ** (t.ndim / 2)
+    return t if device is None else t.to(device)  # None: the default device (meta too, for size probes)
 
 
 def _pair(v: int | Sequence[int]) -> tuple[int, int]:

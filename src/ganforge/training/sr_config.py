@@ -1,0 +1,89 @@
+"""The super-resolution part of a training config (`task=sr`): Real-ESRGAN's stage, pairs, networks and loss weights,
+plus the training features the SR task cannot combine with, refused when the config is built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any, Literal
+
+from ganforge.networks.sr.config import SRDiscConfig, SRNetConfig
+
+Stage = Literal["esrnet", "esrgan"]
+# Loss weights a stage uses when left unset (None): Real-ESRGAN's train_realesrnet_x4plus.yml trains with L1 alone,
+# train_realesrgan_x4plus.yml with L1 1.0 + perceptual 1.0 + GAN 0.1.
+STAGE_WEIGHTS: dict[str, tuple[float, float]] = {"esrnet": (0.0, 0.0), "esrgan": (1.0, 0.1)}
+SR_METRICS = ("psnr", "ssim")  # what SRTask.evaluate reports (ganforge.metrics.sr: Y channel, border = the scale)
+UNET_STRIDE = 8  # UNetDiscriminatorSN halves the input three times and adds the skips back: crops are multiples of 8
+
+
+@dataclass
+class SRTrainConfig:
+    """Real-ESRGAN (Wang et al. 2021, Sec. 4.1): stage "esrnet" trains G with L1 alone; "esrgan" (initialised from
+    an esrnet run with init_from) adds the perceptual and GAN terms against the U-Net discriminator `disc`.
+
+    HR crops come from the run's `data` (a folder, or the built-in "photos"), LR inputs from `degradation`.
+    `gt_usm`: L1 and perceptual targets are the unsharp-masked HR crop, as released (the D sees the plain crop).
+    perceptual_weight / gan_weight None = the stage's value (STAGE_WEIGHTS). The perceptual network is the offline
+    VGG16 with VGG19's layers mapped to it (docs/super_resolution.md), or VGG19 from `perceptual_weights` (or the
+    GANFORGE_VGG19_WEIGHTS file). PSNR / SSIM are measured on `eval_pairs` pairs drawn with `eval_seed` from
+    `eval_data` (default: the training photos, other crops and degradations).
+    """
+
+    stage: Stage = "esrgan"
+    crop: int = 256  # HR crop side; the LR input is crop / net.scale
+    skip_small: bool = False  # leave out HR photos smaller than the crop instead of refusing the folder
+    degradation: Literal["realesrgan", "bicubic"] = "realesrgan"
+    gt_usm: bool = True
+    net: SRNetConfig = field(default_factory=SRNetConfig)
+    disc: SRDiscConfig = field(default_factory=SRDiscConfig)
+    pixel_weight: float = 1.0
+    perceptual_weight: float | None = None
+    gan_weight: float | None = None
+    perceptual_net: Literal["vgg16", "vgg19"] = "vgg16"
+    perceptual_weights: str | None = None
+    eval_data: str | None = None
+    eval_pairs: int = 16
+    eval_seed: int = 1_000_000
+
+    def weights(self) -> tuple[float, float, float]:
+        """(pixel, perceptual, GAN) weights with the stage's defaults filled in."""
+        percep, gan = STAGE_WEIGHTS[self.stage]
+        return (self.pixel_weight, percep if self.perceptual_weight is None else self.perceptual_weight,
+                gan if self.gan_weight is None else self.gan_weight)
+
+    def __post_init__(self) -> None:
+        if self.crop % self.net.scale:
+            raise ValueError(f"sr.crop {self.crop} is not a multiple of sr.net.scale {self.net.scale}")
+        if self.net.num_in_ch != 3 or self.net.num_out_ch != 3 or self.disc.num_in_ch != 3:
+            raise ValueError("the training pairs are RGB: sr.net.num_in_ch, sr.net.num_out_ch and sr.disc.num_in_ch "
+                             "must be 3")
+        _, _, gan = self.weights()
+        if self.stage == "esrnet" and gan > 0:
+            raise ValueError(f"sr.stage=esrnet trains without a discriminator, but sr.gan_weight={gan}; set "
+                             "sr.stage=esrgan (usually with init_from the esrnet run) or sr.gan_weight=0")
+        if gan > 0 and self.crop % UNET_STRIDE:
+            raise ValueError(f"sr.crop {self.crop}: the U-Net discriminator needs HR crops that are multiples of "
+                             f"{UNET_STRIDE}; use {self.crop - self.crop % UNET_STRIDE or UNET_STRIDE}")
+        if sum(self.weights()) <= 0:
+            raise ValueError("sr.pixel_weight, sr.perceptual_weight and sr.gan_weight are all 0: nothing to train")
+
+
+def check_sr_task(cfg: Any) -> None:
+    """ValueError naming the first TrainConfig setting the SR task does not support (it would be silently ignored)."""
+    if cfg.task != "sr":
+        return
+    unsupported = [("conditional", cfg.conditional, "false"), ("self_distill", cfg.self_distill, "false"),
+                   ("d_aux", bool(cfg.d_aux), "[]"), ("d_arch", cfg.d_arch != "r3gan", "r3gan"),
+                   ("loss.r1", cfg.loss.r1, "false"), ("loss.r2", cfg.loss.r2, "false"),
+                   ("augment.kind", cfg.augment.kind != "none", "none"), ("precision", cfg.precision == "bf16", "fp32"),
+                   ("data_size", cfg.data_size is not None, "null"),
+                   ("data_resolution", cfg.data_resolution is not None, "null"), ("net.pack", cfg.net.pack != 1, "1")]
+    for key, bad, fix in unsupported:
+        if bad:
+            value = reduce(getattr, key.split("."), cfg)
+            raise ValueError(f"task=sr does not support {key}={value}; set {key}={fix} (the SR recipe: "
+                             "docs/super_resolution.md, Training)")
+
+
+__all__ = ["SR_METRICS", "STAGE_WEIGHTS", "SRTrainConfig", "Stage", "check_sr_task"]

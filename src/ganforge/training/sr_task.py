@@ -1,0 +1,146 @@
+"""The super-resolution piece of the training loop (`task=sr`, Real-ESRGAN's recipe): it supplies the networks, the
+(LR, HR) batches, the generator and discriminator losses, the sample grid, the PSNR / SSIM evaluation, the exported
+generator and the start of the GAN stage from the ESRNet run. The loop itself stays ganforge.training.trainer's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.data.degradation import DegradationConfig, usm_sharpen
+from ganforge.data.sr_pairs import HRImages, SRPairSampler, load_hr_images
+from ganforge.losses import get_loss
+from ganforge.losses.sr import PerceptualLoss, build_perceptual
+from ganforge.networks.sr import SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.config import TrainConfig
+from ganforge.training.steps import discriminator_loss
+from ganforge.utils.grid import save_grid
+
+EVAL_BATCH = 8
+GRID_PAIRS = 8
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """[0, 1] images rounded to 8-bit levels, as SR results are saved and scored."""
+    return x.clamp(0, 1).mul(255).round().div(255)
+
+
+class SRTask:
+    """Real-ESRGAN's training pieces for one run; `perceptual` replaces the VGG loss (tests pass small networks)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, batch_size: int, rank: int = 0, world_size: int = 1,
+                 images: HRImages | None = None, perceptual: PerceptualLoss | None = None) -> None:
+        s = cfg.sr
+        self.cfg, self.device, self.scale = s, device, s.net.scale
+        self.images = images if images is not None else load_hr_images(cfg.data, s.crop, s.skip_small)
+        degradation = DegradationConfig(mode=s.degradation)
+        self.sampler = SRPairSampler(self.images, s.crop, self.scale, batch_size, cfg.seed, degradation,
+                                     hflip=cfg.xflip, rank=rank, world_size=world_size)
+        self.G: nn.Module = build_sr_generator(s.net)
+        self.D: nn.Module = build_sr_discriminator(s.disc)
+        self.pixel_weight, self.perceptual_weight, self.gan_weight = s.weights()
+        self.perceptual = None
+        if self.perceptual_weight > 0:
+            self.perceptual = (perceptual or build_perceptual(s.perceptual_net, s.perceptual_weights)).to(device)
+        self.loss_d, self.loss_g = get_loss(cfg.loss.name)  # nsgan = Real-ESRGAN's vanilla BCE-with-logits GAN
+        self.needs_real = cfg.loss.name == "rpgan"
+        held_out = load_hr_images(s.eval_data, s.crop, s.skip_small) if s.eval_data else self.images
+        self.eval_lr, self.eval_hr = SRPairSampler(held_out, s.crop, self.scale, s.eval_pairs, s.eval_seed,
+                                                   degradation, hflip=False).next()
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether D is trained (the esrgan stage with a GAN weight above 0)."""
+        return self.gan_weight > 0
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (LR, HR) float batch in [0, 1] on the device."""
+        return self.sampler.next(self.device)
+
+    def generator_loss(self, G: nn.Module, D: nn.Module, lr: torch.Tensor, hr: torch.Tensor
+                       ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """L_G = w_pix |G(lr) - y|_1 + w_percep L_percep(G(lr), y) + w_GAN L_adv(D(G(lr))), y = USM(hr) if gt_usm
+        (Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5). Returns the loss, its logged terms and G(lr) for the D step."""
+        sr = G(lr)
+        target = usm_sharpen(hr) if self.cfg.gt_usm else hr
+        pixel = F.l1_loss(sr, target)
+        loss = self.pixel_weight * pixel
+        terms = {"L1": float(pixel.detach())}
+        if self.perceptual is not None:
+            percep = self.perceptual(sr, target)
+            loss = loss + self.perceptual_weight * percep
+            terms["L_percep"] = float(percep.detach())
+        if self.adversarial:
+            fake_logits = D(sr).float()
+            real_logits = torch.zeros_like(fake_logits)
+            if self.needs_real:
+                with torch.no_grad():
+                    real_logits = D(hr).float()
+            adv = self.loss_g(real_logits, fake_logits).mean()  # per-pixel logits of the U-Net D, averaged
+            loss = loss + self.gan_weight * adv
+            terms["L_GAN"] = float(adv.detach())
+        terms["loss_G"] = float(loss.detach())
+        return loss, terms, sr
+
+    def discriminator_loss(self, D: nn.Module, hr: torch.Tensor, sr: torch.Tensor
+                           ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The shared D step (ganforge.training.steps) on plain HR crops against G's detached outputs, no penalties."""
+        loss, terms, _, _ = discriminator_loss(lambda x, c: D(x), hr, sr.detach(), None, self.loss_d, 0.0,
+                                               False, False)
+        return loss, terms
+
+    @torch.no_grad()
+    def upscale(self, G: nn.Module, lr: torch.Tensor) -> torch.Tensor:
+        """G on a CPU batch in chunks, back on the CPU, rounded to 8-bit levels."""
+        out = [quantize(G(lr[i:i + EVAL_BATCH].to(self.device))).cpu() for i in range(0, len(lr), EVAL_BATCH)]
+        return torch.cat(out)
+
+    def evaluate(self, G: nn.Module, metrics: list[str]) -> dict[str, float]:
+        """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of G on the held-out pairs."""
+        from ganforge.metrics.sr import psnr, ssim
+
+        sr = self.upscale(G, self.eval_lr)
+        fns = {"psnr": psnr, "ssim": ssim}
+        return {m: float(fns[m](sr, self.eval_hr, crop_border=self.scale).mean()) for m in metrics}
+
+    def save_grid(self, G: nn.Module, path: Path) -> None:
+        """One row per held-out pair: bicubic upsampling of the LR input, G's output, the HR crop."""
+        n = min(GRID_PAIRS, len(self.eval_lr))
+        lr, hr = self.eval_lr[:n], self.eval_hr[:n]
+        bicubic = quantize(F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False))
+        rows = torch.stack([bicubic, self.upscale(G, lr), hr], 1).flatten(0, 1)
+        save_grid(rows.mul(255).round().to(torch.uint8), path, nrow=3)
+
+    def save_generator(self, G: nn.Module, path: Path) -> None:
+        """G as a ganforge SR weights file (`ganforge upscale --weights` takes it)."""
+        save_sr(G, path)
+
+    def init_from(self, path: Path, G: nn.Module, G_ema: nn.Module) -> Path:
+        """The GAN stage's start: G and G_ema from another SR run's EMA generator (Real-ESRGAN initialises from
+        ESRNet's params_ema); D, optimisers and counters start fresh. Returns the checkpoint used."""
+        from ganforge.training.load import resolve_checkpoint
+
+        c = resolve_checkpoint(path)
+        saved = ckpt.read_state(c).get("config") or {}
+        if saved.get("task") != "sr":
+            raise ckpt.CheckpointError(f"init_from {path}: not a super-resolution run (its config has no task=sr); "
+                                       "give the run directory of an esrnet or esrgan run")
+        own = dataclasses.asdict(self.cfg.net)
+        theirs = {**dataclasses.asdict(SRNetConfig()), **((saved.get("sr") or {}).get("net") or {})}
+        if theirs != own:
+            diff = {k: (theirs.get(k), v) for k, v in own.items() if theirs.get(k) != v}
+            raise ckpt.CheckpointError(f"init_from {path}: its generator has other settings {diff} (checkpoint, "
+                                       "this run); set sr.net.* to the checkpoint's values")
+        tensors = ckpt.read_tensors(c, "G_ema")
+        for module in (G, G_ema):
+            ckpt.load_module(module, tensors, f"{c}/G_ema")
+        return c
+
+
+__all__ = ["SRTask"]

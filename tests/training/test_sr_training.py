@@ -1,0 +1,158 @@
+"""task=sr: Real-ESRGAN's recipe as pieces of the one training loop. Loss terms per stage, a step that trains G (and
+D), checkpoints that resume, the GAN stage starting from the ESRNet run, and bad settings refused when built."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ganforge.cli.main import main
+from ganforge.data.degradation import usm_sharpen
+from ganforge.data.sr_pairs import HRImages
+from ganforge.errors import UserError
+from ganforge.losses import sr as L
+from ganforge.networks.sr import SRDiscConfig, SRNetConfig, load_sr
+from ganforge.training import TrainConfig, Trainer, get_preset, sr_task
+from ganforge.training.checkpoint import list_checkpoints, read_state
+from ganforge.training.overrides import ConfigError, apply_overrides
+from ganforge.training.validate import check_metrics
+
+
+@pytest.fixture(autouse=True)
+def small_vgg(monkeypatch):
+    """A narrow random VGG16 in place of the ImageNet trunk: no weights are read."""
+    monkeypatch.setattr(sr_task, "build_perceptual",
+                        lambda name, weights=None: L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name)))
+
+
+def photos(n: int = 2, side: int = 48) -> HRImages:
+    g = torch.Generator().manual_seed(1)
+    imgs = [torch.randint(0, 256, (3, side, side + 8), generator=g, dtype=torch.uint8) for _ in range(n)]
+    return HRImages(imgs, [f"{i}.png" for i in range(n)], "random", "test")
+
+
+def sr_config(out, stage: str = "esrgan", **kw) -> TrainConfig:
+    cfg = get_preset("sr-tiny" if stage == "esrgan" else "sr-tiny-esrnet")
+    cfg.out, cfg.device, cfg.batch_size, cfg.kimg = str(out), "cpu", 2, 0.004
+    cfg.sr.net, cfg.sr.disc = SRNetConfig(num_feat=4, num_conv=1), SRDiscConfig(num_feat=4)
+    cfg.sr.degradation, cfg.sr.eval_pairs, cfg.metrics = "bicubic", 2, ["psnr", "ssim"]
+    cfg.log_every_kimg = cfg.snapshot_every_kimg = cfg.metrics_every_kimg = 0.002
+    return apply_overrides(cfg, [f"{k}={json.dumps(v)}" for k, v in kw.items()])
+
+
+def params(m: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten().clone() for p in m.parameters()])
+
+
+def test_esrnet_is_l1_only_against_the_sharpened_crop(tmp_path):
+    t = Trainer(sr_config(tmp_path / "r", "esrnet"), dataset=photos())
+    assert t.task.perceptual is None and not t.task.adversarial
+    lr, hr = t.task.next_batch()
+    loss, terms, sr = t.task.generator_loss(t.G, t.D, lr, hr)
+    assert set(terms) == {"L1", "loss_G"}
+    assert torch.allclose(loss, F.l1_loss(sr, usm_sharpen(hr)))
+    assert (t.cfg.schedule.lr_start, t.cfg.schedule.beta1, t.cfg.schedule.beta2_start) == (2e-4, 0.9, 0.99)
+
+
+def test_esrgan_adds_perceptual_and_a_gan_term_weighted_0_1(tmp_path):
+    t = Trainer(sr_config(tmp_path / "r"), dataset=photos())
+    assert (t.task.pixel_weight, t.task.perceptual_weight, t.task.gan_weight) == (1.0, 1.0, 0.1)
+    assert t.cfg.loss.name == "nsgan" and t.cfg.schedule.lr_start == 1e-4
+    lr, hr = t.task.next_batch()
+    const_d = lambda x: torch.full((x.shape[0], 1, *x.shape[-2:]), 0.3)  # noqa: E731
+    loss, terms, sr = t.task.generator_loss(t.G, const_d, lr, hr)
+    target = usm_sharpen(hr)
+    assert terms["L_GAN"] == pytest.approx(F.softplus(torch.tensor(-0.3)).item(), rel=1e-5)  # BCE(D(G(lr)), real)
+    expected = F.l1_loss(sr, target) + t.task.perceptual(sr, target) + 0.1 * terms["L_GAN"]
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    d_loss, d_terms = t.task.discriminator_loss(const_d, hr, sr)  # BCE(D(hr), 1) + BCE(D(sr), 0)
+    bce = F.softplus(torch.tensor(-0.3)) + F.softplus(torch.tensor(0.3))
+    assert d_terms["D_real"] == pytest.approx(0.3) and d_loss.item() == pytest.approx(bce.item(), rel=1e-5)
+
+
+def test_one_step_trains_g_and_d(tmp_path):
+    t = Trainer(sr_config(tmp_path / "r", **{"sr.degradation": "realesrgan"}), dataset=photos())
+    g0, d0, e0 = params(t.G), params(t.D), params(t.G_ema)
+    terms = t.train_step()
+    assert terms["nonfinite"] is None and {"L1", "L_percep", "L_GAN", "loss_D", "grad_D"} <= set(terms)
+    assert not torch.equal(g0, params(t.G)) and not torch.equal(d0, params(t.D))
+    assert not torch.equal(e0, params(t.G_ema)) and t.cur_nimg == 2 and t.sampler.step == 1
+
+
+def test_esrnet_step_leaves_d_alone(tmp_path):
+    t = Trainer(sr_config(tmp_path / "r", "esrnet"), dataset=photos())
+    g0, d0 = params(t.G), params(t.D)
+    terms = t.train_step()
+    assert "loss_D" not in terms and not torch.equal(g0, params(t.G)) and torch.equal(d0, params(t.D))
+    assert t.opt_G.param_groups[0]["betas"] == (0.9, 0.99)  # Real-ESRGAN's Adam, not R3GAN's beta1 = 0
+
+
+def test_run_writes_checkpoints_metrics_grid_and_resumes(tmp_path):
+    data = photos()
+    run = Trainer(sr_config(tmp_path / "r"), dataset=data)
+    run.train()  # 2 steps of 2 pairs
+    out = tmp_path / "r"
+    assert read_state(list_checkpoints(out)[-1])["step"] == 2
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"psnr", "ssim"} <= set(metrics[-1]) and 0 < metrics[-1]["psnr"] < 100
+    assert sorted(p.name for p in (out / "samples").glob("*.png"))
+    G = load_sr(out / "generator.safetensors")  # what `ganforge upscale --weights` takes
+    assert torch.equal(params(G), params(run.G_ema))
+    resumed = Trainer(sr_config(out, kimg=0.006), dataset=data, resume=True)
+    assert (resumed.cur_nimg, resumed.step, resumed.sampler.step) == (4, 2, 2)
+    assert torch.equal(params(resumed.G), params(run.G)) and torch.equal(params(resumed.D), params(run.D))
+    resumed.train()
+    assert resumed.step == 3
+
+
+def test_gan_stage_starts_from_the_esrnet_ema_generator(tmp_path):
+    data = photos()
+    esrnet = Trainer(sr_config(tmp_path / "net", "esrnet"), dataset=data)
+    esrnet.train()
+    gan = Trainer(sr_config(tmp_path / "gan", init_from=str(tmp_path / "net")), dataset=data)
+    assert torch.equal(params(gan.G), params(esrnet.G_ema)) and torch.equal(params(gan.G_ema), params(esrnet.G_ema))
+    assert gan.cur_nimg == 0
+    with pytest.raises(UserError, match="other settings"):
+        Trainer(sr_config(tmp_path / "gan2", init_from=str(tmp_path / "net"), **{"sr.net.num_feat": 8}),
+                dataset=data)
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"sr.crop": 30}, "not a multiple of sr.net.scale"),
+    ({"sr.crop": 36}, "multiples of 8"),
+    ({"sr.stage": "esrnet", "sr.gan_weight": 0.1}, "without a discriminator"),
+    ({"sr.gan_weight": -1}, "sr.gan_weight"),
+    ({"sr.stage": "esrgan2"}, "sr.stage"),
+    ({"sr.net.arch": "edsr"}, "arch"),
+    ({"sr.pixel_weight": 0, "sr.perceptual_weight": 0, "sr.gan_weight": 0}, "nothing to train"),
+    ({"loss.r1": True}, "task=sr does not support loss.r1"),
+    ({"conditional": True}, "task=sr does not support conditional"),
+    ({"schedule.beta1": 1.0}, "schedule.beta1"),
+])
+def test_bad_settings_are_refused_when_built(tmp_path, overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        sr_config(tmp_path / "r", **overrides)
+
+
+def test_unknown_sr_metric_is_refused_before_training(tmp_path):
+    cfg = sr_config(tmp_path / "r")
+    cfg.metrics, cfg.best_metric = ["psnr", "fid"], ""
+    with pytest.raises(ConfigError, match="fid not available for task=sr"):
+        check_metrics(cfg)
+    cfg.metrics, cfg.best_metric = ["psnr"], "ssim"
+    with pytest.raises(ConfigError, match="best_metric"):
+        check_metrics(cfg)
+
+
+def test_cli_trains_the_tiny_preset_on_the_built_in_photos(tmp_path, capsys):
+    out = tmp_path / "esrnet"
+    assert main(["train", "--preset", "sr-tiny-esrnet", "--out", str(out), "--kimg", "0.008", "--batch-size", "4",
+                 "metrics_every_kimg=0", "sr.eval_pairs=2"]) == 0
+    assert "ganforge upscale IMAGE OUT.png --weights" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["task"] == "sr"
+    assert read_state(list_checkpoints(out)[-1])["step"] == 2 and (out / "generator.safetensors").is_file()
+    capsys.readouterr()
+    assert main(["generate", str(out), "--seeds", "0-1", "--grid", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "super-resolution run" in err and "ganforge upscale" in err
