@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import torch
 
 from ganforge.data import ImageDataset
@@ -32,3 +37,13 @@ def tiny_train_config(out: str, **kw) -> TrainConfig:
     for k, v in kw.items():
         setattr(cfg, k, v)
     return cfg
+
+
+def load_script(path: Path) -> ModuleType:
+    """A benchmark script (not a package module) imported by path, registered in sys.modules under its stem so its
+    dataclasses can look their module up."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "time_to_quality.py"
 TINY = "preset=tiny net.widths=[16,16,16,16] net.cardinalities=[2,2,2,2] batch_size=8"
@@ -16,10 +16,7 @@ KEYS = {"fid@classifier-mnist", "kid@classifier-mnist", "precision@classifier-mn
 
 @pytest.fixture(scope="module")
 def ttq():
-    spec = importlib.util.spec_from_file_location("time_to_quality", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def argv(out: Path, minutes: float, lazy: str = "loss.r_every=4") -> list[str]:

@@ -3,24 +3,19 @@ curve's asymptote misses the target."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "ttq_extrapolate.py"
 
 
 @pytest.fixture(scope="module")
 def tx():
-    spec = importlib.util.spec_from_file_location("ttq_extrapolate", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def results(curves: dict[str, list[tuple[float, dict]]], floor: dict | None = None) -> dict:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_dataset, tiny_train_config
+from helpers import load_script, tiny_dataset, tiny_train_config
 from safetensors.torch import load_file
 
 from ganforge.training import Trainer
@@ -80,12 +79,9 @@ def test_compile_trains_and_checkpoints_plain_modules(tmp_path):
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("train_step_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
+    module = load_script(SCRIPT)
     yield module
-    del sys.modules[spec.name]
+    del sys.modules[module.__name__]
 
 
 def test_config_parser(bench):
