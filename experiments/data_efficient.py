@@ -97,9 +97,8 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     G = final_generator(rec, out)
     fid = evaluate_generator(G, full, "fid@classifier-mnist", num=args.fid_num, seed=0)["fid@classifier-mnist"]
     D = load_discriminator(out / rec["checkpoint"])
-    n = len(train.images) - len(train.images) % max(1, getattr(D, "pack", 1))  # whole packs only
-    fake = generate_images(G, n, seed=1)
-    d_train, d_held, d_gen = (mean_logit(D, x[:n]) for x in (train.images, held, fake))
+    fake = generate_images(G, len(held), seed=1)
+    d_train, d_held, d_gen = (mean_logit(D, x) for x in (train.images, held, fake))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
     return {"fid_all@classifier-mnist": fid, "d_overfit": ratio, "d_train": d_train, "d_heldout": d_held,
             "d_generated": d_gen}

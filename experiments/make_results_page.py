@@ -198,7 +198,10 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
              f"{cpu.get('logical_cpus', '?')} logical CPUs, torch {system.get('torch', '?')}, "
              f"{system.get('torch_threads', '?')} threads). Settings: {settings}.", "",
              "<details><summary>Every run: command, wall time, training time</summary>", ""]
-    rows = [[key, f"`{rec.get('command', '')}`", rec.get("status", ""), f"{rec.get('wall_s', 0) / 60:.1f}",
+    # a "running" record on a written page is a run that has not finished (in progress, or stopped: rerun resumes it)
+    status = {"running": "not finished (the command resumes it)"}
+    rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")),
+             f"{rec.get('wall_s', 0) / 60:.1f}",
              f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]
             for key, rec in record.get("runs", {}).items()]
     lines += table(["run", "command", "status", "wall min", "train min", "sessions"], rows)

@@ -91,3 +91,25 @@ def test_compression_refuses_a_teacher_below_900_modes(tmp_path):
     (teacher / "evaluation.json").unlink()
     (teacher / "ttq_state.json").write_text(json.dumps({"evals": [{"metrics": {"modes": 950.0}}]}))
     assert compression.check_teacher(teacher, 900) == 950.0
+
+
+def test_mean_logit_feeds_whole_packs_and_minibatch_std_groups():
+    """The D-overfit ratio's mean logit works for any image count with a PacGAN D whose minibatch-std groups
+    inputs (it once failed on 100 training digits: 25 packed inputs, group 4), dropping only the remainder."""
+    import dataclasses
+
+    import torch
+    from augment_comparison import mean_logit
+    from helpers import tiny_net
+
+    from ganforge.networks import make_networks
+    from ganforge.networks.layers import MinibatchStd
+
+    torch.manual_seed(0)
+    _, D = make_networks(dataclasses.replace(tiny_net(), pack=4, mbstd_group=4))
+    assert [m.group for m in D.modules() if isinstance(m, MinibatchStd)] == [4]
+    images = torch.randint(0, 256, (101, 1, 32, 32), dtype=torch.uint8)
+    whole = mean_logit(D, images[:96], batch=96)
+    assert mean_logit(D, images, batch=30) == pytest.approx(whole, rel=1e-5)  # batches of 16; 5 images dropped
+    with pytest.raises(ValueError, match="at least 16 images"):
+        mean_logit(D, images[:15])

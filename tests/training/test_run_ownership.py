@@ -2,6 +2,7 @@
 crash between the two renames of a re-write."""
 
 import fcntl
+import gc
 import json
 
 import pytest
@@ -11,7 +12,7 @@ from ganforge.cli.main import main
 from ganforge.training import Trainer, get_preset
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import to_dict
-from ganforge.training.rundir import LOCK_NAME, RunDirError
+from ganforge.training.rundir import LOCK_NAME, RunDirError, run_contents
 
 
 def trained(run, kimg=0.016, **kw) -> Trainer:
@@ -45,6 +46,17 @@ def test_cli_refusal_is_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     assert main(["train", "--out", str(tmp_path / "f"), "--data", "digits"]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_a_setup_that_fails_removes_only_the_directory_it_created(tmp_path, capsys):
+    new, existing = tmp_path / "new" / "r", tmp_path / "existing"
+    existing.mkdir()
+    for out in (new, existing):
+        assert main(["train", "--out", str(out), "--data", str(tmp_path / "missing-data"), "--kimg", "0"]) == 2
+        assert "missing-data" in capsys.readouterr().err
+    gc.collect()  # the failed Trainer's lock is released when it is collected
+    assert not new.exists() and new.parent.is_dir()  # the run dir it made is gone, its parent stays
+    assert existing.is_dir() and run_contents(existing) == []  # a directory the user made stays as it was
 
 
 def test_a_locked_run_directory_is_refused(tmp_path):

@@ -1,4 +1,5 @@
-"""`ganforge compress`: distil a trained teacher into a channel-fraction student (sdakd | nickel-dime | kd)."""
+"""`ganforge compress`: distil a trained teacher into a channel-fraction student (sdakd | nickel-dime | kd); a
+super-resolution teacher (task=sr run or SR weights) takes the sdakd | kd path of ganforge.compress.sr_distill."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 
 from ganforge.compress.config import DIME_MODES, INIT_CHOICES, METHODS, CompressConfig, arm_name, to_dict, validate
+from ganforge.compress.sr_distill import is_sr_teacher
 from ganforge.training.overrides import ConfigError, apply_overrides
 
 
@@ -15,11 +17,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Distil --teacher into a student with every width times --fraction. Extra "
                                    "key=value pairs override any compress config key, e.g. sdakd.lambda2=0.2 "
                                    "sup.lpips_net=alexnet nickel.embeddings=[\"vgg16:20\"] nickel.dime_mode=paired. "
-                                   "Without --teacher, stage 1 trains one first with `ganforge train`.")
-    p.add_argument("--teacher", help="teacher run directory or checkpoint")
+                                   "Without --teacher, stage 1 trains one first with `ganforge train`. With a "
+                                   "super-resolution teacher they override training config keys instead, e.g. "
+                                   "sr.crop=64 sr.distill.kd_weight=0.5 sr.distill.stage2_kimg=2 "
+                                   "(docs/super_resolution.md).")
+    p.add_argument("--teacher", help="teacher run directory or checkpoint; for super-resolution also an official "
+                                     "Real-ESRGAN .pth or a ganforge SR .safetensors generator")
+    p.add_argument("--teacher-d", dest="teacher_d",
+                   help="super-resolution only: the teacher's U-Net discriminator weights (e.g. the official "
+                        "RealESRGAN_x4plus_netD.pth), for SDAKD's stage-2 D distillation when --teacher is a file")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="super-resolution only: continue the student run in RUN_DIR from its latest checkpoint")
     p.add_argument("--method", choices=METHODS, default="sdakd")
     p.add_argument("--fraction", type=float, default=0.25, help="student width fraction C (e.g. 0.5, 0.25, 0.125)")
-    p.add_argument("--out", required=True, help="student run directory")
+    p.add_argument("--out", help="student run directory (required unless --resume)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run in an --out directory that holds one (compression runs cannot be resumed); "
                         "without --teacher this also retrains the stage-1 teacher in <out>/teacher")
@@ -79,6 +90,13 @@ def train_teacher(args: argparse.Namespace, cfg: CompressConfig) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume or (args.teacher and is_sr_teacher(args.teacher)):
+        return run_sr(args)
+    if args.teacher_d or any(o.startswith("sr.") for o in args.overrides):
+        raise ConfigError("--teacher-d and sr.* settings apply to super-resolution teachers only; --teacher "
+                          f"{args.teacher or '(none: stage 1 trains a GAN)'} is not one")
+    if not args.out:
+        raise ConfigError("--out is required (the student run directory)")
     cfg = resolve_config(args)
     if args.dry_run:
         print(json.dumps(to_dict(cfg), indent=1))
@@ -96,4 +114,62 @@ def run(args: argparse.Namespace) -> int:
     print(f"student run: {run_dir} ({runner.arm}, C={cfg.fraction}, widths {runner.G_S.widths})\n"
           f"  generator:   {run_dir / 'generator.safetensors'}{best}\n"
           f"  report:      ganforge report {cfg.teacher} {run_dir}")
+    return 0
+
+
+GAN_ONLY = {"init": "--init", "dime_mode": "--dime-mode", "eval_metric": "--eval-metric"}
+
+
+def resolve_sr_config(args: argparse.Namespace):
+    """The SR student's TrainConfig: the teacher's recipe at width C (compress.sr_distill.sr_compress_config), or
+    the run's saved config with --resume; then the flags and key=value overrides of training config keys."""
+    from ganforge.cli.train import _saved_config
+    from ganforge.compress.sr_distill import sr_compress_config
+    from ganforge.training.overrides import update_from_dict
+    from ganforge.training.presets import get_preset
+
+    given = [flag for key, flag in GAN_ONLY.items() if getattr(args, key, None) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: GAN compression options; a super-resolution student starts from "
+                          "random weights and is scored by PSNR / SSIM / LPIPS (drop the option)")
+    if args.resume:
+        if args.teacher or args.overwrite:
+            raise ConfigError("--resume continues a run with its own teacher; drop --teacher and --overwrite")
+        saved = _saved_config(Path(args.resume) / "config.json", "--resume")
+        if saved.get("task") != "sr" or (saved.get("sr") or {}).get("distill", {}).get("method", "none") == "none":
+            raise ConfigError(f"--resume {args.resume}: not a super-resolution compression run (GAN compression "
+                              "runs cannot be resumed; SR training runs resume with `ganforge train --resume`)")
+        cfg = update_from_dict(get_preset(saved.get("preset") or "sr-tiny"), saved)
+        cfg.out = args.resume
+    else:
+        if not args.out:
+            raise ConfigError("--out is required (the student run directory)")
+        cfg = sr_compress_config(args.teacher, args.method, args.fraction, args.out, args.teacher_d or "")
+        cfg.kimg = CompressConfig.kimg
+    for key in ("kimg", "data", "batch_size", "seed", "device"):
+        value = getattr(args, key, None)
+        if value is not None:
+            setattr(cfg, key, value)
+    return apply_overrides(cfg, args.overrides)
+
+
+def run_sr(args: argparse.Namespace) -> int:
+    """`ganforge compress` on a super-resolution teacher: one task=sr Trainer run, then sr_eval.json."""
+    from ganforge.compress.sr_distill import EVAL_FILE, compress_sr
+    from ganforge.training.config import to_dict as train_dict
+
+    cfg = resolve_sr_config(args)
+    if args.dry_run:
+        print(json.dumps(train_dict(cfg), indent=1))
+        return 0
+    d = cfg.sr.distill
+    run_dir, result = compress_sr(cfg, resume=bool(args.resume), overwrite=args.overwrite)
+    s, t = result["student"], result["teacher"]
+    print(f"{d.method} SR student (C={d.fraction}, num_feat {cfg.sr.net.num_feat}, D num_feat "
+          f"{cfg.sr.disc.num_feat}): {run_dir}\n"
+          f"  held-out pairs ({result['pairs']}): student PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f} LPIPS "
+          f"{s['lpips']:.4f}; teacher PSNR {t['psnr']:.2f} SSIM {t['ssim']:.4f} LPIPS {t['lpips']:.4f} "
+          f"({run_dir / EVAL_FILE})\n"
+          f"  upscale:     ganforge upscale IMAGE OUT.png --weights {run_dir / 'generator.safetensors'}\n"
+          f"  report:      ganforge report {d.teacher} {run_dir}")
     return 0

@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", type=existing_path, help="an image (png, jpg, jpeg, bmp, tif, tiff, webp) or a folder")
     p.add_argument("output", help="output .png for one image; output folder for a folder")
     p.add_argument("--weights", required=True, type=existing_path,
-                   help="generator weights: official .pth (e.g. RealESRGAN_x4plus.pth) or ganforge .safetensors")
+                   help="generator weights: official .pth (e.g. RealESRGAN_x4plus.pth), ganforge .safetensors, "
+                        "or an SR run directory")
     p.add_argument("--tile", type=non_negative_int, default=256, help="tile side in input pixels; 0 = whole image")
     p.add_argument("--tile-pad", type=non_negative_int, default=16, help="context pixels around each tile")
     p.add_argument("--outscale", type=at_most(positive_float, MAX_OUTSCALE),

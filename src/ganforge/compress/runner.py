@@ -57,6 +57,11 @@ def teacher_config(state: dict) -> TrainConfig:
 def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[Generator, Discriminator,
                                                                                  TrainConfig, Path]:
     """(G_T = the EMA generator, D_T, the teacher's TrainConfig, checkpoint dir), both networks frozen and eval."""
+    from ganforge.compress.sr_distill import is_sr_teacher
+
+    if is_sr_teacher(path):
+        raise UserError(f"teacher {path}: a super-resolution model; compress it with compress.sr_distill "
+                        "(sr_compress_config + compress_sr, or `ganforge compress --teacher ... --method sdakd|kd`)")
     c = resolve_checkpoint(path)
     cfg = teacher_config(ckpt.read_state(c))
     if cfg.net.arch != "r3gan":  # students are built from R3GAN widths (compress.student)

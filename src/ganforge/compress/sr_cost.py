@@ -100,9 +100,26 @@ def format_sr_report(rows: list[SRCostRow]) -> str:
             f"CPU, {threads} thread(s), torch.inference_mode)")
 
 
+def sr_run_generator(path: str | Path) -> Path | None:
+    """<run>/generator.safetensors of a task=sr run directory (a trained or compressed SR model), else None."""
+    import json
+
+    config, weights = Path(path) / "config.json", Path(path) / "generator.safetensors"
+    if not (config.is_file() and weights.is_file()):
+        return None
+    try:
+        task = json.loads(config.read_text()).get("task")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None
+    return weights if task == "sr" else None
+
+
 def is_sr_weights(path: str | Path) -> bool:
-    """An official Real-ESRGAN .pth or a ganforge SR .safetensors (told apart from GAN runs by name and metadata)."""
+    """An official Real-ESRGAN .pth, a ganforge SR .safetensors (told apart from GAN runs by name and metadata) or a
+    task=sr run directory holding one."""
     path = Path(path)
+    if path.is_dir():
+        return sr_run_generator(path) is not None
     if not path.is_file():
         return False
     if path.suffix == ".pth":
@@ -122,7 +139,7 @@ def load_sr_generators(paths: list[str | Path]) -> dict[str, nn.Module]:
     """{path: SR generator} for each weights file; a discriminator file is refused."""
     nets = {}
     for p in paths:
-        net = load_sr_weights(p)
+        net = load_sr_weights(sr_run_generator(p) or p)
         if not isinstance(getattr(net, "cfg", None), SRNetConfig):
             raise UserError(f"{p}: holds an SR discriminator; the report profiles generators")
         nets[str(p)] = net
@@ -130,4 +147,4 @@ def load_sr_generators(paths: list[str | Path]) -> dict[str, nn.Module]:
 
 
 __all__ = ["DEFAULT_LR_SIZES", "SRCostRow", "build_sr_report", "format_sr_report", "is_sr_weights",
-           "load_sr_generators", "lr_input", "sr_macs"]
+           "load_sr_generators", "lr_input", "sr_macs", "sr_run_generator"]

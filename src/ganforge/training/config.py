@@ -11,7 +11,7 @@ from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
 from ganforge.networks.pretrained_config import AuxDConfig, ProjectedConfig
 from ganforge.training.sr_config import SRTrainConfig, check_sr_task
-from ganforge.training.validate import validate_config
+from ganforge.training.validate import check_style_recipe, validate_config
 
 
 @dataclass
@@ -29,6 +29,9 @@ class ScheduleConfig:
     ema_halflife_kimg_start: float = 0.0
     ema_halflife_kimg_end: float = 500.0
     d_lr_ratio: float = 1.0  # D learning rate = ratio x G learning rate (TTUR, Heusel et al. 2017); R3GAN uses 1
+    # EMA ramp-up (StyleGAN2-ADA): the half-life is at most ema_rampup x the images seen so far; 0 = off (R3GAN).
+    # The official configs use 0.05 (auto, cifar). Fine-tuning (init_from) sets it to 0, as the official resume does.
+    ema_rampup: float = 0.0
 
 
 @dataclass
@@ -40,6 +43,16 @@ class LossConfig:
     # Lazy regularisation (StyleGAN2 Sec. 3.5): R1/R2 only every r_every-th D step, weighted by r_every so the
     # expected penalty is unchanged; 1 = every step, as R3GAN does. The penalty is about a third of a step's cost.
     r_every: int = 1
+    # StyleGAN2 recipe (net.arch=stylegan2/stylegan3; ganforge.training.stylegan_recipe). Path-length
+    # regularisation (StyleGAN2 Sec. 3.2, Eq. 4): weight (official 2; 0 = off), decay of the running mean of the
+    # lengths, batch divided by pl_batch_shrink, lazy every pl_every G steps weighted by pl_every (Sec. 3.5).
+    pl_weight: float = 0.0
+    pl_decay: float = 0.01
+    pl_batch_shrink: int = 2
+    pl_every: int = 4
+    # Style mixing regularisation (StyleGAN Sec. 3.1): with this probability a training image takes the ws after a
+    # random cutoff from a second latent (official 0.9; 0 = off). Sampling and evaluation never mix.
+    style_mixing: float = 0.0
 
     def __post_init__(self) -> None:
         if int(self.r_every) != self.r_every or self.r_every < 1:
@@ -106,6 +119,7 @@ class TrainConfig:
         if self.d_arch == "projected" and self.loss.name != "hinge":  # Sauer et al. 2021 train with the hinge loss
             raise ValueError(f"d_arch=projected trains with the hinge loss; set loss.name=hinge (is {self.loss.name})")
         check_sr_task(self)
+        check_style_recipe(self)
 
 
 def to_dict(cfg: TrainConfig) -> dict:

@@ -15,8 +15,9 @@ from ganforge.training.overrides import ConfigError, update_from_dict
 
 # The burn-in lengths a fine-tuning run sets to 0 (unless kept): a restarted schedule burn-in starts the EMA
 # half-life at 0, so the first step would overwrite the pretrained G_ema with G; a restarted augmentation ramp
-# would drop p back to 0.
-BURNIN_KEYS = ("schedule.burnin_kimg", "augment.burnin_kimg")
+# would drop p back to 0; an EMA ramp-up (0 = off) would do what the half-life burn-in does, so the official
+# StyleGAN2-ADA code turns it off when resuming from a network too.
+BURNIN_KEYS = ("schedule.burnin_kimg", "augment.burnin_kimg", "schedule.ema_rampup")
 
 
 def skip_burnin(cfg: TrainConfig, keep: Collection[str] = ()) -> TrainConfig:

@@ -76,7 +76,8 @@ def _stored_net(c: Path) -> NetworkConfig:
     config = ckpt.read_state(c).get("config")
     if isinstance(config, dict) and config.get("task") == "sr":  # an image-to-image run: no z -> image generator
         raise UserError(f"{c}: a super-resolution run (task=sr); upscale with it instead: "
-                        f"`ganforge upscale IMAGE OUT --weights {c.parent / 'generator.safetensors'}`")
+                        f"`ganforge upscale IMAGE OUT --weights {c.parent / 'generator.safetensors'}` (compress it "
+                        f"with `ganforge compress --teacher {c.parent} --method sdakd|kd`)")
     return _net_config(config.get("net") if isinstance(config, dict) else None, f"{c}/state.json")
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
-from ganforge.augment.config import r3gan_augment_config
+from ganforge.augment.config import AugmentConfig, r3gan_augment_config
 from ganforge.networks.config import NetworkConfig
 from ganforge.networks.sr.config import SRDiscConfig, SRNetConfig
 from ganforge.training.config import LossConfig, ScheduleConfig, TrainConfig
+from ganforge.training.overrides import ConfigError
 from ganforge.training.sr_config import SRTrainConfig, Stage
 
 
@@ -116,11 +118,85 @@ for _name in ("stacked-mnist", "cifar10", "ffhq256", "imagenet32"):
     PRESETS[_name].augment = r3gan_augment_config(_name)
 
 
+# StyleGAN2-ADA: the `--cfg` specs of NVlabs/stylegan2-ada-pytorch train.py (cfg_specs) with what that script and
+# training/training_loop.py fix for every spec: z and w 512, channel_max 512, 4 fp16 resolutions with conv_clamp 256
+# (ganforge runs them in fp32 unless force_fp32 is turned off), Adam (0, 0.99) for G and D at the same lr,
+# the non-saturating loss, R1 only, lazy every 16 D steps (gamma x 16), path length 2 lazy every 4 G steps, style
+# mixing 0.9, ADA with the bgc pipeline and target 0.6, EMA half-life `ema` kimg with ramp-up `ramp`. The official
+# lazy steps are extra optimizer steps, so it scales lr and betas by interval / (interval + 1); ganforge adds the
+# penalties to the main step (no extra steps), so the spec's lr and beta2 apply unchanged.
+def _sg2(name: str, data: str, resolution: int, kimg: float, mb: int, mbstd: int, fmaps: float, lrate: float,
+         gamma: float, ema: float, ramp: float | None, map_layers: int, pl_weight: float = 2.0,
+         style_mixing: float = 0.9, d_architecture: str = "resnet") -> TrainConfig:
+    arch = {"img_resolution": resolution, "channel_base": int(fmaps * 32768), "channel_max": 512,
+            "mapping_layers": map_layers, "num_fp16_res": 4, "conv_clamp": 256, "mbstd_group_size": mbstd,
+            "d_architecture": d_architecture}
+    return TrainConfig(
+        preset=name, data=data, kimg=kimg, batch_size=mb,
+        net=NetworkConfig(arch="stylegan2", z_dim=512, arch_kwargs=arch),
+        loss=LossConfig(name="nsgan", r1=True, r2=False, r_every=16, pl_weight=pl_weight, pl_every=4,
+                        style_mixing=style_mixing),
+        schedule=ScheduleConfig(burnin_kimg=0, lr_start=lrate, lr_end=lrate, gamma_start=gamma, gamma_end=gamma,
+                                beta1=0.0, beta2_start=0.99, beta2_end=0.99, ema_halflife_kimg_start=ema,
+                                ema_halflife_kimg_end=ema, ema_rampup=ramp or 0.0),
+        augment=AugmentConfig(kind="ada", preset="bgc", ada_target=0.6, ada_kimg=500, ada_interval=4),
+        log_every_kimg=4, snapshot_every_kimg=200)  # official ticks of 4 kimg, snapshots every 50 ticks
+
+
+def sg2_auto(resolution: int, gpus: int = 1) -> TrainConfig:
+    """The official `auto` spec, which depends on the data's resolution and the GPU count (train.py: batch
+    max(min(gpus * min(4096 // res, 32), 64), gpus), mbstd min(batch // gpus, 4), fmaps 1 from 512 px else 0.5,
+    lr 0.002 from 1024 px else 0.0025, gamma 0.0002 res^2 / batch, EMA batch * 10 / 32 kimg, ramp-up 0.05, 2
+    mapping layers). `--preset sg2-auto-RES` builds it for one process (ganforge's batch_size is global);
+    `sg2-auto` is 256 px. The trainer's resolution check names the preset of the data's resolution."""
+    mb = max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+    name = "sg2-auto" if (resolution, gpus) == (256, 1) else f"sg2-auto-{resolution}"
+    return _sg2(name, "ffhq", resolution, kimg=25_000, mb=mb, mbstd=min(mb // gpus, 4),
+                fmaps=1.0 if resolution >= 512 else 0.5, lrate=0.002 if resolution >= 1024 else 0.0025,
+                gamma=0.0002 * resolution**2 / mb, ema=mb * 10 / 32, ramp=0.05, map_layers=2)
+
+
+def _sg2_cpu() -> TrainConfig:
+    """sg2-auto at 32x32 (batch 32, gamma 0.0064, EMA 10 kimg with ramp-up 0.05) on mnist5k, with CPU widths:
+    z and w 64, channels 64 up to 16x16 and 32 at 32x32, all in fp32 (G 0.26M, D 0.29M parameters). A step of
+    32 images took 0.89 s of one thread's CPU time at the start of training (ADA p near 0), ~14 CPU minutes for
+    30 kimg."""
+    cfg = sg2_auto(32)
+    cfg.preset, cfg.data, cfg.kimg = "sg2-cpu", "mnist5k", 30
+    cfg.net.z_dim = 64
+    cfg.net.arch_kwargs.update(w_dim=64, channel_base=1024, channel_max=64, num_fp16_res=0, conv_clamp=None)
+    cfg.log_every_kimg, cfg.snapshot_every_kimg = 1, 16
+    return cfg
+
+
+PRESETS.update({
+    "sg2-paper256": _sg2("sg2-paper256", "ffhq", 256, kimg=25_000, mb=64, mbstd=8, fmaps=0.5, lrate=0.0025,
+                         gamma=1.0, ema=20, ramp=None, map_layers=8),
+    # cifar: no path length, no style mixing, D without residual connections (train.py's cifar branch)
+    "sg2-cifar": _sg2("sg2-cifar", "cifar10", 32, kimg=100_000, mb=64, mbstd=32, fmaps=1.0, lrate=0.0025,
+                      gamma=0.01, ema=500, ramp=0.05, map_layers=2, pl_weight=0.0, style_mixing=0.0,
+                      d_architecture="orig"),
+    "sg2-auto": sg2_auto(256),
+    "sg2-cpu": _sg2_cpu(),
+})
+_SG2_AUTO = re.compile(r"^sg2-auto-(\d+)$")
+
+
+class UnknownPreset(ConfigError, KeyError):
+    """A preset name that does not exist: a one-line CLI error (ConfigError), still a KeyError for callers."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def get_preset(name: str) -> TrainConfig:
-    """A fresh copy of a named preset."""
+    """A fresh copy of a named preset; sg2-auto-RES builds the official `auto` spec at RES x RES (sg2_auto)."""
+    if (m := _SG2_AUTO.match(name)) and int(m[1]) >= 4 and not int(m[1]) & (int(m[1]) - 1):
+        return sg2_auto(int(m[1]))
     if name not in PRESETS:
-        raise KeyError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}")
+        raise UnknownPreset(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)} or sg2-auto-RES (RES a "
+                            "power of two)")
     return copy.deepcopy(PRESETS[name])
 
 
-__all__ = ["PRESETS", "LossConfig", "get_preset"]
+__all__ = ["PRESETS", "LossConfig", "get_preset", "sg2_auto"]

@@ -23,7 +23,8 @@ LOCK_NAME = ".lock"
 # what a run writes besides ckpt-* folders; --overwrite deletes exactly these, never other files
 RUN_ARTIFACTS = ("config.json", "log.jsonl", "metrics.jsonl", "metrics.png", "generator.safetensors", "samples",
                  "tensorboard", "best")
-_HELD: dict[str, list] = {}  # resolved run dir -> [open lock file, number of holders in this process]
+# resolved run dir -> [open lock file, number of holders in this process, created by this process]
+_HELD: dict[str, list] = {}
 
 
 class RunDirError(UserError):
@@ -38,13 +39,17 @@ def _release(key: str) -> None:
     if entry[1] <= 0:
         del _HELD[key]
         entry[0].close()  # closing the descriptor drops the flock
+        run_dir = Path(key)
+        if entry[2] and run_dir.is_dir() and not run_contents(run_dir):  # a setup that failed before writing
+            (run_dir / LOCK_NAME).unlink(missing_ok=True)                 # anything leaves no empty --out behind
+            run_dir.rmdir()
 
 
 class RunLock:
     """An exclusive flock on <run_dir>/.lock, held until release() or until this object is garbage collected.
     Re-entrant within one process (a resumed Trainer in the same process as a finished one); exclusive across."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, created: bool = False):
         self.key = str(run_dir.resolve())
         if self.key in _HELD:
             _HELD[self.key][1] += 1
@@ -62,7 +67,7 @@ class RunLock:
             f.truncate(0)
             f.write(f"{os.getpid()}\n")
             f.flush()
-            _HELD[self.key] = [f, 1]
+            _HELD[self.key] = [f, 1, created]
         self._finalizer = weakref.finalize(self, _release, self.key)
 
     def release(self) -> None:
@@ -93,11 +98,12 @@ def claim_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> RunLock:
     if resume and not run_dir.is_dir():
         raise CheckpointError(f"--resume {run_dir}: no such directory, so no complete checkpoint to continue; start "
                               "a new run without --resume, or point at the right run directory")
+    created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunDirError(f"cannot create run directory {run_dir} ({e.strerror or e}); choose another --out") from e
-    lock = RunLock(run_dir)
+    lock = RunLock(run_dir, created=created)
     contents = run_contents(run_dir)
     if not resume and contents:
         if not overwrite:

@@ -22,6 +22,22 @@ class Cosine:
         return self.start + (1.0 - decay) * (self.end - self.start)
 
 
+@dataclass
+class EMAHalfLife:
+    """The G_ema half-life in images at cur_nimg: the burn-in cosine, capped at rampup x cur_nimg when rampup > 0.
+
+    StyleGAN2-ADA's ramp-up (NVlabs/stylegan2-ada-pytorch training/training_loop.py: ema_nimg = min(ema_nimg,
+    cur_nimg * ema_rampup)) lets G_ema follow G closely early on; 0 = off, the R3GAN schedule alone.
+    """
+
+    halflife: Cosine
+    rampup: float = 0.0
+
+    def __call__(self, cur_nimg: float) -> float:
+        h = self.halflife(cur_nimg)
+        return min(h, cur_nimg * self.rampup) if self.rampup > 0 else h
+
+
 def ema_beta(batch_size: int, halflife_nimg: float) -> float:
     """Per-step EMA decay so that the weight of an update halves after `halflife_nimg` images: 0.5^(B / h)."""
     if halflife_nimg <= 0:

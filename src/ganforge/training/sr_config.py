@@ -15,6 +15,39 @@ Stage = Literal["esrnet", "esrgan"]
 STAGE_WEIGHTS: dict[str, tuple[float, float]] = {"esrnet": (0.0, 0.0), "esrgan": (1.0, 0.1)}
 SR_METRICS = ("psnr", "ssim")  # what SRTask.evaluate reports (ganforge.metrics.sr: Y channel, border = the scale)
 UNET_STRIDE = 8  # UNetDiscriminatorSN halves the input three times and adds the skips back: crops are multiples of 8
+DistillMethod = Literal["none", "kd", "sdakd"]
+
+
+@dataclass
+class SRDistillConfig:
+    """Distillation of a frozen SR teacher into this run's (channel-fraction) networks (`ganforge compress`,
+    ganforge.compress.sr_distill). `teacher`: an SR run directory / checkpoint, or generator weights (official .pth
+    or ganforge SR .safetensors); `teacher_d`: discriminator weights, default the teacher run's D (a weights file
+    has none). kd: one stage, the SR loss plus kd_weight * |G(lr) - G_T(lr)|_1. sdakd (SDAKD Sec. 3.3):
+    "stage2" trains G with the SR supervised loss plus the teacher-output term and, at the same time, D to match
+    D_T's logits (`d_match`, on HR crops and the `stage2_fakes` outputs); "stage3" adds the GAN term for G and trains
+    D adversarially until the run's kimg. stage2_kimg None: half the run's kimg (n2 = n3, SDAKD Sec. 4.2).
+    """
+
+    method: DistillMethod = "none"
+    teacher: str = ""
+    teacher_d: str = ""
+    fraction: float = 1.0  # recorded: the student widths are sr.net / sr.disc
+    kd_weight: float = 1.0
+    stage2_kimg: float | None = None
+    stage2_fakes: Literal["student", "teacher", "both"] = "student"
+    d_match: Literal["centred", "sigmoid"] = "centred"
+    eval_lpips_net: Literal["vgg16", "alexnet"] = "vgg16"  # LPIPS of the final student/teacher evaluation
+
+    def __post_init__(self) -> None:
+        if self.method != "none" and not self.teacher:
+            raise ValueError(f"sr.distill.method={self.method} needs sr.distill.teacher (the SR teacher)")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"sr.distill.fraction must be in (0, 1], got {self.fraction}")
+        for name in ("kd_weight", "stage2_kimg"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"sr.distill.{name} must be >= 0, got {value}")
 
 
 @dataclass
@@ -45,6 +78,7 @@ class SRTrainConfig:
     eval_data: str | None = None
     eval_pairs: int = 16
     eval_seed: int = 1_000_000
+    distill: SRDistillConfig = field(default_factory=SRDistillConfig)
 
     def weights(self) -> tuple[float, float, float]:
         """(pixel, perceptual, GAN) weights with the stage's defaults filled in."""
@@ -86,4 +120,5 @@ def check_sr_task(cfg: Any) -> None:
                              "docs/super_resolution.md, Training)")
 
 
-__all__ = ["SR_METRICS", "STAGE_WEIGHTS", "SRTrainConfig", "Stage", "check_sr_task"]
+__all__ = ["SR_METRICS", "STAGE_WEIGHTS", "DistillMethod", "SRDistillConfig", "SRTrainConfig", "Stage",
+           "check_sr_task"]

@@ -1,6 +1,8 @@
 """The super-resolution piece of the training loop (`task=sr`, Real-ESRGAN's recipe): it supplies the networks, the
 (LR, HR) batches, the generator and discriminator losses, the sample grid, the PSNR / SSIM evaluation, the exported
-generator and the start of the GAN stage from the ESRNet run. The loop itself stays ganforge.training.trainer's.
+generator and the start of the GAN stage from the ESRNet run. With sr.distill (`ganforge compress` on an SR teacher)
+a ganforge.compress.sr_distill.SRDistiller adds the teacher's terms and SDAKD's stages. The loop itself stays
+ganforge.training.trainer's.
 """
 
 from __future__ import annotations
@@ -53,20 +55,29 @@ class SRTask:
         held_out = load_hr_images(s.eval_data, s.crop, s.skip_small) if s.eval_data else self.images
         self.eval_lr, self.eval_hr = SRPairSampler(held_out, s.crop, self.scale, s.eval_pairs, s.eval_seed,
                                                    degradation, hflip=False).next()
+        self.images_per_step = batch_size * world_size
+        self.distiller = None
+        if s.distill.method != "none":  # a student of a frozen SR teacher (compress.sr_distill)
+            from ganforge.compress.sr_distill import SRDistiller
+
+            self.distiller = SRDistiller(s.distill, s.net, cfg.kimg, device)
 
     @property
     def adversarial(self) -> bool:
-        """Whether D is trained (the esrgan stage with a GAN weight above 0)."""
-        return self.gan_weight > 0
+        """Whether D is trained this step (the esrgan stage with a GAN weight above 0; the distiller's stage)."""
+        return self.gan_weight > 0 and (self.distiller is None or self.distiller.trains_d)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The next (LR, HR) float batch in [0, 1] on the device."""
+        """The next (LR, HR) float batch in [0, 1] on the device; sets the distiller's stage for this step."""
+        if self.distiller is not None:
+            self.distiller.begin_step(self.sampler.step * self.images_per_step)
         return self.sampler.next(self.device)
 
     def generator_loss(self, G: nn.Module, D: nn.Module, lr: torch.Tensor, hr: torch.Tensor
                        ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
         """L_G = w_pix |G(lr) - y|_1 + w_percep L_percep(G(lr), y) + w_GAN L_adv(D(G(lr))), y = USM(hr) if gt_usm
-        (Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5). Returns the loss, its logged terms and G(lr) for the D step."""
+        (Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5), plus a distiller's teacher-output term (no GAN term in SDAKD's stage
+        2). Returns the loss, its logged terms and G(lr) for the D step."""
         sr = G(lr)
         target = usm_sharpen(hr) if self.cfg.gt_usm else hr
         pixel = F.l1_loss(sr, target)
@@ -76,7 +87,11 @@ class SRTask:
             percep = self.perceptual(sr, target)
             loss = loss + self.perceptual_weight * percep
             terms["L_percep"] = float(percep.detach())
-        if self.adversarial:
+        if self.distiller is not None:
+            kd, kd_terms = self.distiller.generator_term(lr, sr)
+            loss = loss + kd
+            terms.update(kd_terms)
+        if self.gan_weight > 0 and (self.distiller is None or self.distiller.g_adversarial):
             fake_logits = D(sr).float()
             real_logits = torch.zeros_like(fake_logits)
             if self.needs_real:
@@ -90,7 +105,10 @@ class SRTask:
 
     def discriminator_loss(self, D: nn.Module, hr: torch.Tensor, sr: torch.Tensor
                            ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The shared D step (ganforge.training.steps) on plain HR crops against G's detached outputs, no penalties."""
+        """The shared D step (ganforge.training.steps) on plain HR crops against G's detached outputs, no penalties;
+        in SDAKD's stage 2, the distiller's matching of the teacher D."""
+        if self.distiller is not None and not self.distiller.g_adversarial:
+            return self.distiller.discriminator_loss(D, hr, sr)
         loss, terms, _, _ = discriminator_loss(lambda x, c: D(x), hr, sr.detach(), None, self.loss_d, 0.0,
                                                False, False)
         return loss, terms

@@ -57,16 +57,19 @@ def full_precision(*modules: nn.Module):
 
 def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
                        loss_d: Loss, gamma: float, r1: bool, r2: bool,
-                       augment: Augment = _identity, aux: AuxTerm | None = None
+                       augment: Augment = _identity, aux: AuxTerm | None = None, joint: bool = True
                        ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
     """L_D = E[f-loss(D(x_real), D(x_fake))] + gamma/2 (E||grad D(real)||^2 + E||grad D(fake)||^2) (R3GAN Eq. 2-4).
 
-    Reals and fakes go through D as one batch; both penalties come from one autograd.grad call, in FP32.
+    Reals and fakes go through D as one batch (joint=False: one pass each, for a D whose minibatch-std would group
+    reals with fakes); both penalties come from one autograd.grad call, in FP32; a disabled one is exactly 0.
     Returns the loss, logged terms, and the detached real and fake logits (for ADA's r_t).
     """
     x = torch.cat([real, fake.detach()]).requires_grad_(r1 or r2)
-    cc = None if c is None else torch.cat([c, c])
-    logits = D(augment(x), cc).float()
+    if joint:
+        logits = D(augment(x), None if c is None else torch.cat([c, c])).float()
+    else:
+        logits = torch.cat([D(augment(half), c) for half in x.chunk(2)]).float()
     n = logits.shape[0] // 2  # real.shape[0] / net.pack: a PacGAN D gives one logit per pack
     real_logits, fake_logits = logits[:n], logits[n:]
     adv = loss_d(real_logits, fake_logits).mean()

@@ -30,10 +30,11 @@ from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
 from ganforge.training.overrides import ConfigError
 from ganforge.training.rundir import claim_on_main_rank
-from ganforge.training.schedules import Cosine, ema_beta
+from ganforge.training.schedules import Cosine, EMAHalfLife, ema_beta
 from ganforge.training.speed import as_input, compiled, to_channels_last
 from ganforge.training.sr_task import SRTask
 from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
+from ganforge.training.stylegan_recipe import StyleGANRecipe
 from ganforge.training.trainer_checkpoints import CheckpointMixin
 from ganforge.training.validate import check_data_matches, check_metrics, validate_config
 from ganforge.utils.grid import save_grid
@@ -106,7 +107,8 @@ class Trainer(CheckpointMixin):
         self.lr = Cosine(s.lr_start, s.lr_end, s.burnin_kimg)
         self.gamma = Cosine(s.gamma_start, s.gamma_end, s.burnin_kimg)
         self.beta2 = Cosine(s.beta2_start, s.beta2_end, s.burnin_kimg)
-        self.ema_halflife = Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000, s.burnin_kimg)
+        self.ema_halflife = EMAHalfLife(Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000,
+                                               s.burnin_kimg), s.ema_rampup)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
         self.aux = AuxDiscriminators.build(cfg, self.device, self.opt_D)  # cfg.d_aux, heads in opt_D's 2nd group
@@ -115,6 +117,8 @@ class Trainer(CheckpointMixin):
         self.aug_ctrl = build_controller(cfg.augment)
         self.augment.p = self.aug_ctrl.p
         self.self_distiller = build_self_distiller(cfg.sd, self.device) if cfg.self_distill else None
+        # StyleGAN2: style mixing, path length, separate D passes (training.stylegan_recipe); inert for R3GAN
+        self.stylegan = StyleGANRecipe(cfg, self.device, self.dist.rank, self.dist.world_size)
         self.sampler = self.task.sampler if self.task is not None else BatchSampler(
             self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size,
             group=cfg.net.pack)  # conditional PacGAN: each pack shares one label
@@ -203,7 +207,7 @@ class Trainer(CheckpointMixin):
         real = as_input(to_float(real_u8), cfg.channels_last)
 
         z = self._global_z()
-        with torch.no_grad():
+        with torch.no_grad(), self.stylegan.mixing(self.G):
             fake = self.G_fast(z, c)
         self.D.requires_grad_(True)
         fp32 = full_precision(self.D) if cfg.loss.penalty_fp32 else full_precision()
@@ -214,7 +218,7 @@ class Trainer(CheckpointMixin):
             loss_D, terms_D, real_logits, fake_logits = discriminator_loss(
                 self.D if penalised else self.D_fast, real, fake, c, self.loss_d, hp["gamma"] * k,
                 cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment,
-                self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise))
+                self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise), joint=self.stylegan.joint_d)
         terms_D["grad_D"] = self._backward(self.opt_D, self.D, loss_D)
         average_gradients(self.aux, self.dist)
         bad = first_nonfinite(terms_D)
@@ -229,9 +233,13 @@ class Trainer(CheckpointMixin):
 
         z = self._global_z()
         self.D.requires_grad_(False)
-        loss_G, terms_G = generator_loss(self.G_fast, self.D_fast, real, z, c, self.loss_g, self.augment,
-                                         self._self_distill_term(c), self.G_ema, needs_real=cfg.loss.name == "rpgan",
-                                         aux=self.aux.g_term(self.cur_nimg))
+        with self.stylegan.mixing(self.G, teacher=self.G_ema):
+            loss_G, terms_G = generator_loss(self.G_fast, self.D_fast, real, z, c, self.loss_g, self.augment,
+                                             self._self_distill_term(c), self.G_ema,
+                                             needs_real=cfg.loss.name == "rpgan", aux=self.aux.g_term(self.cur_nimg))
+        pl_loss, pl_terms = self.stylegan.path_length(self.G, z, c, self.step)  # lazy, StyleGAN2 Eq. 4
+        loss_G = loss_G + pl_loss
+        terms_G.update(pl_terms)
         terms_G["grad_G"] = self._backward(self.opt_G, self.G, loss_G)
         bad = bad or first_nonfinite(terms_G)
         if bad is None:

@@ -17,7 +17,7 @@ from ganforge.training.finetune import load_init_weights
 
 class CheckpointMixin:
     """Needs the Trainer's run_dir, dist, device, cfg, task, networks (G, D, G_ema, aux), optimisers, sampler,
-    guard, augmentation controller and counters."""
+    guard, augmentation controller, StyleGAN recipe (path length's running mean) and counters."""
 
     def latest_checkpoint(self) -> Path:
         """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
@@ -30,7 +30,8 @@ class CheckpointMixin:
         return {"cur_nimg": self.cur_nimg, "step": self.step, "sampler": self.sampler.state_dict(),
                 "guard": self.guard.state_dict(), "best": self.best,
                 "augment": self.aug_ctrl.state_dict(), "config": to_dict(self.cfg),
-                "world_size": self.dist.world_size, "run_id": self.run_id}
+                "world_size": self.dist.world_size, "run_id": self.run_id,
+                "stylegan": self.stylegan.state_dict()}  # path length's running mean
 
     def _rng_tensors(self) -> dict[str, torch.Tensor]:
         out = {"torch_cpu": torch.get_rng_state()}
@@ -89,6 +90,7 @@ class CheckpointMixin:
         if not rollback:
             self.guard.load_state_dict(state.get("guard", {}))
         self.best = state.get("best", {})
+        self.stylegan.load_state_dict(state.get("stylegan", {}))
         if "augment" in state:
             self.aug_ctrl.load_state_dict(state["augment"])
             self.augment.p = self.aug_ctrl.p

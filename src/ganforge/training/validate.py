@@ -79,6 +79,12 @@ RANGES: dict[str, Range | Callable[[Any], str | None]] = {
     "ScheduleConfig.ema_halflife_kimg_start": NON_NEGATIVE,
     "ScheduleConfig.ema_halflife_kimg_end": NON_NEGATIVE,
     "ScheduleConfig.d_lr_ratio": POSITIVE,
+    "ScheduleConfig.ema_rampup": NON_NEGATIVE,
+    "LossConfig.pl_weight": NON_NEGATIVE,
+    "LossConfig.pl_decay": UNIT,
+    "LossConfig.pl_batch_shrink": AT_LEAST_1,
+    "LossConfig.pl_every": AT_LEAST_1,
+    "LossConfig.style_mixing": UNIT,
     "NetworkConfig.widths": Range(1, 16384),
     "NetworkConfig.blocks": Range(1, 64),
     "NetworkConfig.cardinalities": AT_LEAST_1,
@@ -157,15 +163,30 @@ def validate_config(cfg: Any, prefix: str = "", run_post_init: bool = True) -> A
     return cfg
 
 
+def check_style_recipe(cfg: Any) -> None:
+    """Path length and style mixing act on a mapping network's w; R3GAN's generator has none."""
+    asked = [f"loss.{k}={getattr(cfg.loss, k)}" for k in ("pl_weight", "style_mixing") if getattr(cfg.loss, k)]
+    if asked and (cfg.net.arch == "r3gan" or cfg.task != "generate"):
+        what = "task=sr" if cfg.task != "generate" else "net.arch=r3gan"
+        raise ConfigError(f"{' and '.join(asked)} (StyleGAN2 path length / style mixing) need a generator with a "
+                          f"mapping and a synthesis network (net.arch=stylegan2 or stylegan3), not {what}; set them "
+                          "to 0 or choose a StyleGAN architecture (e.g. --preset sg2-cpu)")
+
+
 def check_data_matches(cfg: Any, data: ImageDataset) -> ImageDataset:
     """Adopt channels/classes from the data; a resolution mismatch fails with the values to change."""
     if data.resolution != cfg.net.resolution:
         stages = data.resolution.bit_length() - 2
+        if cfg.net.arch == "r3gan":
+            fix = (f"set net.widths, net.blocks and net.cardinalities to {stages} entries each (4x4 up to "
+                   f"{data.resolution}x{data.resolution})")
+        else:  # the official `auto` spec of any resolution is a preset too (training.presets.sg2_auto)
+            fix = (f"use --preset sg2-auto-{data.resolution}, or set img_resolution={data.resolution} in "
+                   "net.arch_kwargs")
         raise DatasetError(
             f"preset '{cfg.preset}' builds {cfg.net.resolution}x{cfg.net.resolution} images but '{cfg.data}' is "
-            f"{data.resolution}x{data.resolution}. Use a preset of that resolution, or set net.widths, net.blocks "
-            f"and net.cardinalities to {stages} entries each (4x4 up to {data.resolution}x{data.resolution}), "
-            f"or resize the data (--resolution {cfg.net.resolution}).")
+            f"{data.resolution}x{data.resolution}. Use a preset of that resolution, or {fix}, or resize the data "
+            f"(--resolution {cfg.net.resolution}).")
     if cfg.conditional and data.labels is None:
         raise DatasetError(f"conditional=true but '{cfg.data}' has no labels; add a dataset.json or class "
                            "sub-folders, or set conditional=false")

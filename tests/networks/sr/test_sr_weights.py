@@ -61,6 +61,8 @@ def test_foreign_files_are_refused(tmp_path, official_sd):
         load_official_sr(tmp_path / "text.pth")
     with pytest.raises(UserError, match="no such file"):
         load_official_sr(tmp_path / "missing.pth")
+    with pytest.raises(UserError, match=r"a directory without generator\.safetensors"):
+        load_sr_weights(tmp_path)
 
 
 def test_relu_srvgg_loads_with_explicit_activation(tmp_path):
