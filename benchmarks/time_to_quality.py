@@ -236,6 +236,7 @@ def run_config(name: str, items: list[str], args: argparse.Namespace, ref: Simpl
     from ganforge.training import Trainer
     from ganforge.training.config import to_dict
     from ganforge.training.guard import TrainingDiverged
+    from ganforge.training.rundir import run_contents
 
     cfg = build_config(name, items, args)
     run_dir = Path(cfg.out)
@@ -250,7 +251,8 @@ def run_config(name: str, items: list[str], args: argparse.Namespace, ref: Simpl
     if state is not None and state.get("diverged"):
         print(f"[{name}] diverged earlier ({state['diverged']}); not continued", flush=True)
         return state
-    if state is None and run_dir.is_dir() and any(run_dir.iterdir()):  # a first start that died before its state
+    # a first start that died before its state (a lone .lock: killed while setting up, nothing to keep)
+    if state is None and run_dir.is_dir() and run_contents(run_dir):
         if not ((run_dir / "config.json").is_file() or any(run_dir.glob("ckpt-*"))):
             raise SystemExit(f"{run_dir} holds files that are not a ganforge run; move them or use another --out")
         shutil.rmtree(run_dir)

@@ -88,6 +88,8 @@ def test_a_kimg_budget_stops_every_configuration_at_the_same_images(ttq, tmp_pat
     out = tmp_path / "by-kimg"
     args = ["--data", "digits", "--kimg", "0.048", "--eval-every", "0.024", "--out", str(out), "--num", "64",
             "--threads", "1", "--config", f"base={TINY}"]
+    (out / "runs" / "base").mkdir(parents=True)
+    (out / "runs" / "base" / ".lock").write_text("1\n")  # a first start killed while setting up leaves its lock
     assert ttq.main(args) == 0
     state = json.loads((out / "results.json").read_text())["configs"]["base"]
     assert state["unit"] == "kimg" and [e["point"] for e in state["evals"]] == [0.024, 0.048]
