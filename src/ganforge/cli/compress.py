@@ -170,6 +170,6 @@ def run_sr(args: argparse.Namespace) -> int:
           f"  held-out pairs ({result['pairs']}): student PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f} LPIPS "
           f"{s['lpips']:.4f}; teacher PSNR {t['psnr']:.2f} SSIM {t['ssim']:.4f} LPIPS {t['lpips']:.4f} "
           f"({run_dir / EVAL_FILE})\n"
-          f"  upscale:     ganforge upscale IMAGE OUT.png --weights {run_dir / 'generator.safetensors'}\n"
+          f"  upscale:     ganforge upscale IMAGE OUT.png --weights {run_dir}\n"
           f"  report:      ganforge report {d.teacher} {run_dir}")
     return 0

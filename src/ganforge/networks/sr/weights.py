@@ -219,11 +219,11 @@ def load_sr_weights(path: str | os.PathLike, *, act_type: ActType | None = None)
     """Either format, told apart by content: a ganforge .safetensors or an official .pth; or an SR run directory
     (`ganforge train task=sr`, `ganforge compress`), whose EMA generator is its generator.safetensors."""
     path = Path(path)
-    if path.is_dir() and (path / "generator.safetensors").is_file():
-        path = path / "generator.safetensors"
     if path.is_dir():
-        raise UserError(f"{path}: a directory without generator.safetensors; give an SR run directory or a "
-                        "weights file")
+        if not (path / "generator.safetensors").is_file():
+            raise UserError(f"{path}: a directory without generator.safetensors; give an SR run directory or a "
+                            "weights file")
+        path = path / "generator.safetensors"
     if not path.is_file():
         raise UserError(f"{path}: no such file; check the path of the weights")
     with open(path, "rb") as f:
