@@ -13,6 +13,8 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from ganforge.cli.main import main
+from ganforge.compress.runner import load_teacher
+from ganforge.compress.student import make_student
 from ganforge.data import to_uint8
 from ganforge.interop.convert import load_networks
 from ganforge.training import Trainer
@@ -139,23 +141,43 @@ def test_mismatched_or_broken_stylegan_files_exit_2_with_one_line(stylegan_run, 
     assert not (tmp_path / "png").exists()
 
 
-def test_stylegan_export_writes_a_generator_file_and_refuses_onnx(stylegan_run, tmp_path, capsys):
-    _, run = stylegan_run
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_stylegan_export_writes_generator_onnx_and_torchscript_files(stylegan_run, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from ganforge.compress.export import run_onnx
+
+    name, run = stylegan_run
     out = tmp_path / "g.safetensors"
     assert main(["export", str(run), "--generator", str(out)]) == 0
     G, exported = load_generator(run), load_generator(out)
     assert exported.cfg == G.cfg and type(exported) is type(G)
     assert all(torch.equal(v, exported.state_dict()[k]) for k, v in G.state_dict().items())
     capsys.readouterr()
-    assert main(["export", str(run), "--onnx", str(tmp_path / "g.onnx")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not supported" in err and not (tmp_path / "g.onnx").exists()
+    onnx, ts = tmp_path / "g.onnx", tmp_path / "g.pt"
+    assert main(["export", str(run), "--onnx", str(onnx), "--torchscript", str(ts), "--truncation", "0.7"]) == 0
+    assert "max |difference|" in capsys.readouterr().out
+    ref = reference(f"{name}_reference.npz")  # the official outputs at psi 0.7 with constant noise
+    z, labels = torch.from_numpy(ref["z"]).float(), _labels(ref["c"])
+    inputs = (z,) if labels is None else (z, labels)
+    _assert_close(run_onnx(onnx, *inputs), ref["img_psi07"])
+    with torch.no_grad():
+        _assert_close(torch.jit.load(str(ts))(*inputs), ref["img_psi07"])
 
 
-def test_compressing_a_stylegan_teacher_is_refused_with_one_line(stylegan_run, tmp_path, capsys):
-    _, run = stylegan_run
-    capsys.readouterr()
-    assert main(["compress", "--teacher", str(run), "--method", "kd", "--fraction", "0.5",
-                 "--out", str(tmp_path / "student")]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "R3GAN generators only" in err
+def test_compress_takes_stylegan2_teachers_and_refuses_stylegan3_with_one_line(stylegan_run, tmp_path, capsys):
+    name, run = stylegan_run
+    if STYLEGAN[name] == "stylegan3":
+        capsys.readouterr()
+        assert main(["compress", "--teacher", str(run), "--method", "kd", "--fraction", "0.5",
+                     "--out", str(tmp_path / "student")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "StyleGAN3 teachers are not supported" in err
+        return
+    G_T, D_T, cfg, _ = load_teacher(run)  # the imported StyleGAN2 run is a teacher like any other
+    G_S, D_S = make_student(G_T, 0.5).eval(), make_student(D_T, 0.5).eval()
+    assert G_S.arch_cfg.channel_base == G_T.arch_cfg.channel_base // 2 and G_S.w_dim == G_T.w_dim
+    z = torch.randn(4, G_T.z_dim)
+    c = torch.arange(4) % cfg.net.num_classes if cfg.net.num_classes else None
+    with torch.no_grad():
+        img = G_S(z, c)
+        assert img.shape == (4, 3, 32, 32) and torch.isfinite(img).all() and D_S(img, c).shape == (4,)

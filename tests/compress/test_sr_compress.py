@@ -1,23 +1,28 @@
 """`ganforge compress` on super-resolution teachers: kd and SDAKD students trained by the one task=sr loop, with the
-teacher frozen, SDAKD's stage-2 critic matching, an output run that upscale / report / resume take, an evaluation
-JSON for student and teacher, and bad input refused in one line."""
+teacher frozen, SDAKD's stage-2 critic matching and L_MLP feature MLP (optimised with G, checkpointed, resumed
+exactly), an output run that upscale / report / resume take, an evaluation JSON for student and teacher written by
+rank 0 alone, and bad input refused in one line."""
 
 import hashlib
 import json
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from ganforge.cli.main import main
 from ganforge.compress import sr_distill
 from ganforge.compress.sr_distill import compress_sr, sr_compress_config
+from ganforge.compress.sr_student import distill_feature_layer
 from ganforge.data.sr_pairs import HRImages
 from ganforge.losses import sr as L
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, build_sr_generator, load_sr
 from ganforge.training import Trainer, get_preset, sr_task
-from ganforge.training.checkpoint import list_checkpoints, read_tensors
+from ganforge.training import trainer as trainer_module
+from ganforge.training.checkpoint import CheckpointError, list_checkpoints, read_tensors
+from ganforge.training.distributed import DistInfo
 
 
 class L1Metric(nn.Module):
@@ -53,6 +58,7 @@ def small_vgg(name, weights=None):
 @pytest.fixture(autouse=True)
 def small_perceptual(monkeypatch):
     monkeypatch.setattr(sr_task, "build_perceptual", small_vgg)
+    monkeypatch.setattr(sr_task, "build_lpips", lambda net: L1Metric())
     monkeypatch.setattr(sr_distill, "build_lpips", lambda net: L1Metric())
 
 
@@ -68,6 +74,7 @@ def teacher(tmp_path_factory):
     cfg.log_every_kimg = cfg.snapshot_every_kimg = cfg.metrics_every_kimg = 0.002
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sr_task, "build_perceptual", small_vgg)
+        mp.setattr(sr_task, "build_lpips", lambda net: L1Metric())
         return Trainer(cfg, dataset=photos()).train()
 
 
@@ -122,7 +129,7 @@ def test_stage2_d_agreement_improves_on_a_fixed_batch(teacher, tmp_path):
     distiller = t.task.distiller
     t.task.next_batch()
     lr, hr = t.task.next_batch()
-    sr = t.G(lr).detach()
+    sr = distiller.student_forward(t.G, lr).detach()  # with the student features L_MLP reads
     distiller.generator_term(lr, sr)
     opt = torch.optim.Adam(t.D.parameters(), lr=3e-3)
     history = []
@@ -167,7 +174,7 @@ def test_python_api_run_evaluates_student_and_teacher_and_resumes(teacher, tmp_p
     assert config["sr"]["distill"]["method"] == "kd" and config["sr"]["net"]["num_feat"] == 4
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert any(r.get("event") == "compress" and r["method"] == "kd" for r in log)
-    assert any("L_KD" in r for r in log)
+    assert any("L_KD" in r for r in log) and not any("L_MLP" in r for r in log)  # L_MLP is SDAKD's
     cfg.kimg = 0.008
     _, again = compress_sr(cfg, dataset=photos(), resume=True)
     assert again["kimg"] == pytest.approx(0.008)
@@ -218,3 +225,90 @@ def test_cli_resume_of_a_non_compression_run_is_refused(teacher, tmp_path, capsy
     assert main(["compress", "--resume", str(teacher)]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a super-resolution compression run" in err and len(err.splitlines()) == 1
+
+
+def feature_inputs(G: nn.Module) -> dict[str, torch.Tensor]:
+    """Records the input of G's last convolution (RRDBNet conv_last, SRVGG body[-1]) at every forward pass."""
+    seen: dict[str, torch.Tensor] = {}
+    layer = G.conv_last if G.cfg.arch == "rrdb" else G.body[-1]
+    layer.register_forward_pre_hook(lambda m, args: seen.update(x=args[0].detach()))
+    return seen
+
+
+def test_sdakd_l_mlp_distils_the_last_features_through_the_mlp(teacher, tmp_path):
+    t = Trainer(student_config(teacher, tmp_path / "s", kimg=0.008, stage2_kimg=0.004), dataset=photos())
+    mlp, G_T = t.task.distiller.mlp, t.task.distiller.teacher.G
+    assert t.g_modules == {"G_mlp": mlp} and (mlp.in_channels, mlp.out_channels) == (4, 8)  # C x 8 -> 8
+    assert [id(p) for p in t.opt_G.param_groups[1]["params"]] == [id(p) for p in mlp.parameters()]
+    student, teacher_feats = feature_inputs(t.G), feature_inputs(G_T)
+    loss, terms, _ = t.task.generator_loss(t.G, t.D, *t.task.next_batch())
+    expected = F.mse_loss(mlp(student["x"]), teacher_feats["x"])  # SDAKD Sec. 3.2 on the last feature maps
+    assert terms["L_MLP"] == pytest.approx(expected.item(), rel=1e-5)
+    # SDAKD Eq. 1 with lambda1 = 1: every term at weight 1 in stage 2
+    assert loss.item() == pytest.approx(terms["L1"] + terms["L_percep"] + terms["L_KD"] + terms["L_MLP"], rel=1e-5)
+    m0 = params(mlp)
+    for stage in (2.0, 3.0, 3.0):  # the first batch went to the check above
+        terms = t.train_step()
+        assert terms["sdakd_stage"] == stage and terms["nonfinite"] is None and 0 < terms["L_MLP"] < float("inf")
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in mlp.parameters())
+    assert not torch.equal(m0, params(mlp))
+
+
+def test_rrdb_student_distils_the_conv_last_input(tmp_path):
+    torch.manual_seed(0)
+    G = build_sr_generator(SRNetConfig(arch="rrdb", num_feat=8, num_block=1, num_grow_ch=4))
+    torch.save({"params_ema": G.state_dict()}, tmp_path / "teacher.pth")
+    cfg = student_config(tmp_path / "teacher.pth", tmp_path / "s", fraction=0.5)
+    cfg.sr.crop, cfg.batch_size, cfg.sr.degradation, cfg.sr.eval_pairs = 32, 2, "bicubic", 2
+    t = Trainer(cfg, dataset=photos())
+    assert distill_feature_layer(t.G) is t.G.conv_last and t.task.distiller.mlp.in_channels == 4
+    student, teacher_feats = feature_inputs(t.G), feature_inputs(t.task.distiller.teacher.G)
+    terms = t.train_step()
+    assert student["x"].shape == (2, 4, 32, 32) and teacher_feats["x"].shape == (2, 8, 32, 32)  # output resolution
+    assert terms["nonfinite"] is None and terms["L_MLP"] > 0
+
+
+def test_feature_mlp_resumes_exactly(teacher, tmp_path):
+    def run(out, kimg, resume=False):
+        t = Trainer(student_config(teacher, out, kimg=kimg, stage2_kimg=0.004), dataset=photos(), resume=resume)
+        t.train()
+        return t
+
+    straight = run(tmp_path / "a", 0.008)
+    first = run(tmp_path / "b", 0.004)
+    assert (list_checkpoints(tmp_path / "b")[-1] / "G_mlp.safetensors").is_file()
+    resumed = Trainer(student_config(teacher, tmp_path / "b", kimg=0.008, stage2_kimg=0.004), dataset=photos(),
+                      resume=True)
+    mlp = resumed.task.distiller.mlp
+    assert torch.equal(params(mlp), params(first.task.distiller.mlp))
+    for p, q in zip(mlp.parameters(), first.task.distiller.mlp.parameters(), strict=True):
+        assert torch.equal(resumed.opt_G.state[p]["exp_avg_sq"], first.opt_G.state[q]["exp_avg_sq"])
+    resumed.train()
+    for name in ("G", "G_ema", "D"):
+        assert torch.equal(params(getattr(resumed, name)), params(getattr(straight, name))), name
+    assert torch.equal(params(mlp), params(straight.task.distiller.mlp))
+
+
+def test_mlp_weight_0_leaves_it_out_and_a_checkpoint_without_it_says_how_to_resume(teacher, tmp_path):
+    cfg = student_config(teacher, tmp_path / "s", kimg=0.004, mlp_weight=0.0)
+    t = Trainer(cfg, dataset=photos())
+    assert t.g_modules == {} and "L_MLP" not in t.train_step()
+    t.train()
+    with pytest.raises(CheckpointError, match=r"without SDAKD's feature MLP.*sr\.distill\.mlp_weight=0"):
+        Trainer(student_config(teacher, tmp_path / "s", kimg=0.008), dataset=photos(), resume=True)
+    resumed = Trainer(student_config(teacher, tmp_path / "s", kimg=0.008, mlp_weight=0.0), dataset=photos(),
+                      resume=True)
+    assert resumed.cur_nimg == 4
+
+
+def test_only_rank_0_evaluates_and_writes_sr_eval(teacher, tmp_path, monkeypatch):
+    """Rank 1 of two processes (collectives stubbed) trains, then skips the periodic and the final evaluation."""
+    monkeypatch.setattr(trainer_module, "init_distributed", lambda device: DistInfo(rank=1, world_size=2))
+    for collective in ("all_reduce", "barrier"):
+        monkeypatch.setattr(torch.distributed, collective, lambda *a, **k: None)
+    monkeypatch.setattr(sr_task.SRTask, "evaluate", lambda *a: pytest.fail("rank 1 ran the periodic evaluation"))
+    monkeypatch.setattr(sr_distill, "evaluate_sr", lambda *a: pytest.fail("rank 1 ran the final evaluation"))
+    cfg = student_config(teacher, tmp_path / "s", method="kd", kimg=0.004)
+    assert cfg.metrics
+    run_dir, result = compress_sr(cfg, dataset=photos())
+    assert result == {} and not (run_dir / "sr_eval.json").exists()

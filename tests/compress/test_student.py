@@ -135,3 +135,20 @@ def test_kept_channels_are_the_largest_l1():
 def test_teacher_init_rejects_mismatched_kinds():
     with pytest.raises(TypeError):
         teacher_channel_init(Generator(tiny_net()), Discriminator(tiny_net()))
+
+
+def test_a_discriminator_sized_apart_from_g_is_scaled_on_its_own_widths():
+    """net.d_widths (tiny-dwide): the student's D is C x the teacher's D widths, teacher init covers every tensor,
+    and C = 1 reproduces the teacher D."""
+    cfg = NetworkConfig(widths=[16, 16, 8, 8], blocks=[2, 1, 1, 1], cardinalities=[4, 4, 2, 2], z_dim=8,
+                        img_channels=3, num_classes=3, g_embed_dim=4, d_widths=[32, 32, 16, 16],
+                        d_cardinalities=[8, 8, 4, 4])
+    s = student_config(cfg, 0.5)
+    assert (s.widths, s.d_widths, s.d_cardinalities) == ([8, 8, 4, 4], [16, 16, 8, 8], [4, 4, 2, 2])
+    assert set(discriminator_layout(cfg)[0]) == set(Discriminator(cfg).state_dict())
+    teacher = randomize(Discriminator(cfg))
+    student = make_student(teacher, 0.5, init="teacher")
+    assert student.from_rgb.out_channels == 8 and student.cfg.disc_widths == [16, 16, 8, 8]
+    same = make_student(teacher, 1.0, init="teacher")
+    for (k, a), b in zip(teacher.state_dict().items(), same.state_dict().values()):
+        assert torch.equal(a, b), k

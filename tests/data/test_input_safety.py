@@ -60,7 +60,7 @@ def no_decoding(monkeypatch):
     def fail(*args):
         raise AssertionError("pixels were decoded before the sizes were checked")
 
-    monkeypatch.setattr(images, "_decode", fail)
+    monkeypatch.setattr(images, "decode_image", fail)
 
 
 def test_sizes_and_shapes_are_checked_before_decoding(tmp_path, no_decoding):

@@ -124,7 +124,7 @@ def test_sizes_are_checked_before_decoding(folder, monkeypatch):
     def no_decode(*args):
         raise AssertionError("decoded before the size checks")
 
-    monkeypatch.setattr(sr_pairs, "_decode", no_decode)
+    monkeypatch.setattr(sr_pairs, "decode_image", no_decode)
     with pytest.raises(DatasetError, match="smaller than"):
         load_hr_images(folder, crop=40)
     monkeypatch.setenv("GANFORGE_MAX_DATASET_BYTES", "1000")

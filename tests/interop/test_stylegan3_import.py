@@ -111,4 +111,5 @@ def test_load_networks_and_run_import(tmp_path: Path) -> None:
     assert net["arch"] == "stylegan3" and net["arch_kwargs"]["config"] == "t" and net["z_dim"] == 64
     assert net["arch_kwargs"]["d"]["channel_base"] == d.cfg.channel_base
     info = json.loads((run / "import.json").read_text())
-    assert info["not_imported"] == ["augment_pipe"] and info["official_classes"]["D"] == "Discriminator"
+    assert info["not_imported"] == [] and info["official_classes"]["D"] == "Discriminator"
+    assert info["augment_pipe"]["p"] == 0.125  # the README's ADA state (details: test_augment_pipe_import.py)

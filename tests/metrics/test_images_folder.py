@@ -70,7 +70,7 @@ def test_each_problem_is_one_clear_error_before_decoding(tmp_path, monkeypatch, 
         raise AssertionError("decoded before the headers were checked")
 
     if problem not in ("corrupt", "zero bytes"):
-        monkeypatch.setattr(metrics_images, "_decode", never)
+        monkeypatch.setattr(metrics_images, "decode_image", never)
     with pytest.raises(DatasetError, match=expected):
         read_image_folder(folder)
 

@@ -95,3 +95,23 @@ def test_bf16_stages_run():
     img = G(torch.randn(2, cfg.z_dim))
     assert img.dtype == torch.float32 and torch.isfinite(img).all()
     assert D(img).dtype == torch.float32
+
+
+def test_discriminator_widths_of_its_own():
+    """net.d_widths/d_cardinalities size D alone; G, the projection width and the logits follow; bad lists fail."""
+    same = NetworkConfig(widths=[32, 32, 16], blocks=[1] * 3, cardinalities=[4, 4, 2], num_classes=3)
+    narrow = NetworkConfig(widths=[32, 32, 16], blocks=[1] * 3, cardinalities=[4, 4, 2], num_classes=3,
+                           d_widths=[16, 16, 8], d_cardinalities=[2, 2, 1])
+    (G1, D1), (G2, D2) = make_networks(same), make_networks(narrow)
+    assert n_params(G1) == n_params(G2)
+    assert n_params(D2) < n_params(D1) / 2
+    assert D2.from_rgb.out_channels == 8 and narrow.projection_dim == 16 and D2.embed.out_features == 16
+    x, c = torch.randn(2, 3, 16, 16), torch.tensor([0, 2])
+    assert D2(x, c).shape == (2,)
+    with pytest.raises(ValueError, match="together"):
+        NetworkConfig(widths=[32, 32], blocks=[1, 1], cardinalities=[4, 4], d_widths=[16, 16])
+    with pytest.raises(ValueError, match="2 entries each"):
+        NetworkConfig(widths=[32, 32], blocks=[1, 1], cardinalities=[4, 4], d_widths=[16], d_cardinalities=[2])
+    with pytest.raises(ValueError, match="not divisible"):
+        NetworkConfig(widths=[32, 32], blocks=[1, 1], cardinalities=[4, 4], d_widths=[16, 16],
+                      d_cardinalities=[3, 3])

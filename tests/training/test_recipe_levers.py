@@ -80,3 +80,18 @@ def test_tiny_wide_is_the_measured_stacked_recipe():
                                                     "schedule.burnin_kimg=300", "schedule.ema_halflife_kimg_end=5",
                                                     "data=stacked-mnist", "kimg=1050"])
     assert {**to_dict(measured), "preset": "tiny-wide"} == to_dict(get_preset("tiny-wide"))
+
+
+def test_tiny_dwide_is_the_measured_mnist5k_recipe():
+    """tiny-dwide is the 30-minute mnist5k command of docs/time_to_quality.md under one name: tiny's G, tiny-wide's
+    D."""
+    from ganforge.networks import make_networks
+    from ganforge.training.config import to_dict
+
+    measured = apply_overrides(get_preset("tiny"), ["conditional=true", "schedule.burnin_kimg=300",
+                                                    "schedule.ema_halflife_kimg_end=6", "net.d_widths=[64,64,64,32]",
+                                                    "net.d_cardinalities=[8,8,8,4]", "kimg=312"])
+    assert {**to_dict(measured), "preset": "tiny-dwide"} == to_dict(get_preset("tiny-dwide"))
+    sizes = {name: [sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset(name).net)]
+             for name in ("tiny", "tiny-wide", "tiny-dwide")}
+    assert sizes["tiny-dwide"] == [sizes["tiny"][0], sizes["tiny-wide"][1]]

@@ -1,11 +1,14 @@
 """task=sr: Real-ESRGAN's recipe as pieces of the one training loop. Loss terms per stage, a step that trains G (and
-D), checkpoints that resume, the GAN stage starting from the ESRNet run, and bad settings refused when built."""
+D), checkpoints that resume, the GAN stage starting from the ESRNet run, bad settings refused when built, the task's
+G-side modules (optimised and checkpointed with G), LPIPS in the evaluation and rank 0 alone evaluating."""
 
 import json
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_dataset, tiny_train_config
+from torch import nn
 
 from ganforge.cli.main import main
 from ganforge.data.degradation import usm_sharpen
@@ -13,17 +16,19 @@ from ganforge.data.sr_pairs import HRImages
 from ganforge.errors import UserError
 from ganforge.losses import sr as L
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, load_sr
+from ganforge.perceptual import WeightsNotFoundError
 from ganforge.training import TrainConfig, Trainer, get_preset, sr_task
-from ganforge.training.checkpoint import list_checkpoints, read_state
+from ganforge.training.checkpoint import CheckpointError, list_checkpoints, read_state
 from ganforge.training.overrides import ConfigError, apply_overrides
 from ganforge.training.validate import check_metrics
 
 
 @pytest.fixture(autouse=True)
 def small_vgg(monkeypatch):
-    """A narrow random VGG16 in place of the ImageNet trunk: no weights are read."""
+    """A narrow random VGG16 in place of the ImageNet trunk and an L1 stand-in for LPIPS: no weights are read."""
     monkeypatch.setattr(sr_task, "build_perceptual",
                         lambda name, weights=None: L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name)))
+    monkeypatch.setattr(sr_task, "build_lpips", fake_lpips)
 
 
 def photos(n: int = 2, side: int = 48) -> HRImages:
@@ -156,3 +161,93 @@ def test_cli_trains_the_tiny_preset_on_the_built_in_photos(tmp_path, capsys):
     assert main(["generate", str(out), "--seeds", "0-1", "--grid", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "super-resolution run" in err and "ganforge upscale" in err
+
+
+class OutputGain(nn.Module):
+    """A G-side module outside G: a learnt gain whose loss term reads G's output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(1))
+
+
+@pytest.fixture
+def extra_module(monkeypatch):
+    """SRTask.g_modules returns one OutputGain that enters G's loss, as the trainer hook is meant to be used."""
+    loss = sr_task.SRTask.generator_loss
+    monkeypatch.setattr(sr_task.SRTask, "g_modules",
+                        lambda self: self.__dict__.setdefault("_extra", {"G_gain": OutputGain()}))
+
+    def with_gain(self, G, D, lr, hr):
+        total, terms, sr = loss(self, G, D, lr, hr)
+        return total + (self._extra["G_gain"].gain * sr - hr).abs().mean(), terms, sr
+
+    monkeypatch.setattr(sr_task.SRTask, "generator_loss", with_gain)
+
+
+def test_task_g_modules_join_g_optimiser_and_checkpoints(tmp_path, extra_module):
+    data = photos()
+    t = Trainer(sr_config(tmp_path / "r"), dataset=data)
+    gain = t.g_modules["G_gain"].gain
+    assert gain.device == t.device and [p is gain for p in t.opt_G.param_groups[1]["params"]] == [True]
+    t.train_step()
+    assert gain.grad is not None and gain.item() != 1.0
+    assert t.opt_G.param_groups[1]["lr"] == t.opt_G.param_groups[0]["lr"] == t.cfg.schedule.lr_start
+    t.train()  # to 4 images, checkpointed
+    assert (list_checkpoints(tmp_path / "r")[-1] / "G_gain.safetensors").is_file()
+    resumed = Trainer(sr_config(tmp_path / "r", kimg=0.006), dataset=data, resume=True)
+    assert torch.equal(resumed.g_modules["G_gain"].gain, gain)
+    assert torch.equal(resumed.opt_G.state[resumed.g_modules["G_gain"].gain]["exp_avg"], t.opt_G.state[gain]["exp_avg"])
+
+
+def test_gan_runs_have_no_g_modules(tmp_path):
+    t = Trainer(tiny_train_config(str(tmp_path / "gan")), dataset=tiny_dataset())
+    assert t.g_modules == {} and len(t.opt_G.param_groups) == 1 and set(t.modules()) == {"G", "D", "G_ema"}
+
+
+@pytest.mark.parametrize(("key", "value"), [("sr.net.num_feat", 8), ("sr.disc.num_feat", 8)])
+def test_resume_with_other_sr_networks_names_the_sr_keys(tmp_path, key, value):
+    Trainer(sr_config(tmp_path / "r"), dataset=photos()).train()
+    with pytest.raises(CheckpointError, match=rf"other {key.rsplit('.', 1)[0]}\.\* settings .*'num_feat': \(4, 8\)"):
+        Trainer(sr_config(tmp_path / "r", kimg=0.006, **{key: value}), dataset=photos(), resume=True)
+
+
+def fake_lpips(net: str) -> nn.Module:
+    """A stand-in for LPIPS (no backbone weights are read): mean |x - y| per image."""
+    return L1Distance()
+
+
+class L1Distance(nn.Module):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (x - y).abs().mean((1, 2, 3))
+
+
+def test_periodic_evaluation_logs_lpips_when_available(tmp_path, monkeypatch):
+    built = []
+    monkeypatch.setattr(sr_task, "build_lpips", lambda net: built.append(net) or fake_lpips(net))
+    Trainer(sr_config(tmp_path / "r"), dataset=photos()).train()
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 2 and all(0 < r["lpips"] < 1 and {"psnr", "ssim"} <= set(r) for r in rows)
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert any("metric/lpips" in r for r in log) and built == ["vgg16"]  # built once per run
+
+
+def test_periodic_evaluation_without_lpips_weights_says_so_once(tmp_path, monkeypatch, capsys):
+    def missing(net):
+        raise WeightsNotFoundError(f"no {net} weights")
+
+    monkeypatch.setattr(sr_task, "build_lpips", missing)
+    Trainer(sr_config(tmp_path / "r"), dataset=photos()).train()
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 2 and all("lpips" not in r and "psnr" in r for r in rows)
+    log = [json.loads(line) for line in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert [r.get("event") for r in log].count("lpips_skipped") == 1
+    assert capsys.readouterr().err.count("LPIPS is left out") == 1
+
+
+def test_lpips_off_is_never_built(tmp_path, monkeypatch):
+    monkeypatch.setattr(sr_task, "build_lpips", lambda net: pytest.fail("LPIPS built with sr.eval_lpips_net=none"))
+    Trainer(sr_config(tmp_path / "r", **{"sr.eval_lpips_net": "none"}), dataset=photos()).train()
+    rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all("lpips" not in r for r in rows)
+

@@ -17,7 +17,7 @@ from ganforge.training.overrides import ConfigError, apply_overrides
 from ganforge.training.presets import sg2_auto
 from ganforge.training.schedules import Cosine, EMAHalfLife, ema_beta
 from ganforge.training.steps import discriminator_loss
-from ganforge.training.stylegan_recipe import PathLength, StyleMixing, path_length_penalty
+from ganforge.training.stylegan_recipe import PathLength, StyleMixing, path_length_penalty, shared_noise
 from ganforge.training.validate import check_data_matches
 
 
@@ -210,3 +210,25 @@ def test_the_stylegan_recipe_on_r3gan_is_a_clear_config_error(item, capsys):
     assert main(["train", "--dry-run", item]) == 2
     err = capsys.readouterr().err.strip()
     assert "mapping and a synthesis network" in err and len(err.splitlines()) == 1
+
+
+def test_the_self_distillation_teacher_draws_the_students_noise():
+    """SD-GAN's L_SD compares two generators: an eval-mode G_ema replays G's per-layer noise, and the global
+    random stream continues as if the teacher had drawn nothing."""
+    G, _ = sg2_networks()
+    for name, p in G.named_parameters():
+        if name.endswith("noise_strength"):
+            p.data.fill_(0.5)  # zero at init, which would hide the noise
+    teacher = copy.deepcopy(G).eval()
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert not torch.allclose(G(z), teacher(z), atol=1e-3)  # random vs constant noise
+        torch.manual_seed(5)
+        with shared_noise(G, teacher):
+            student_img, teacher_img = G(z), teacher(z)
+        after = torch.rand(3)
+        torch.manual_seed(5)
+        G(z)
+        assert torch.equal(after, torch.rand(3))
+    torch.testing.assert_close(student_img, teacher_img)
+    assert teacher.noise_mode is None  # restored

@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(to_dict(cfg), indent=1))
         return 0
     from ganforge.compress.runner import CompressRunner, claim_student_dir
+    from ganforge.compress.student import feature_widths
 
     lock = claim_student_dir(Path(cfg.out), cfg.teacher, args.overwrite)  # before stage 1 spends its time
     if not cfg.teacher:
@@ -111,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{arm_name(cfg)}: init {cfg.init}; model selection: {cfg.eval_metric or 'none'} ({runner.selection_note})")
     run_dir = runner.train()
     best = f"\n  selected:    {run_dir / 'best'} ({runner.best})" if runner.best else ""
-    print(f"student run: {run_dir} ({runner.arm}, C={cfg.fraction}, widths {runner.G_S.widths})\n"
+    widths = [w for _, w in feature_widths(runner.G_S)]  # stage (R3GAN) or synthesis block (StyleGAN2) channels
+    print(f"student run: {run_dir} ({runner.arm}, C={cfg.fraction}, widths {widths})\n"
           f"  generator:   {run_dir / 'generator.safetensors'}{best}\n"
           f"  report:      ganforge report {cfg.teacher} {run_dir}")
     return 0
@@ -164,6 +166,8 @@ def run_sr(args: argparse.Namespace) -> int:
         return 0
     d = cfg.sr.distill
     run_dir, result = compress_sr(cfg, resume=bool(args.resume), overwrite=args.overwrite)
+    if not result:  # another process of a multi-process run: rank 0 evaluates and prints
+        return 0
     s, t = result["student"], result["teacher"]
     print(f"{d.method} SR student (C={d.fraction}, num_feat {cfg.sr.net.num_feat}, D num_feat "
           f"{cfg.sr.disc.num_feat}): {run_dir}\n"

@@ -1,4 +1,5 @@
-"""`ganforge export CHECKPOINT`: a generator (teacher or student) as ONNX, TorchScript or a standalone file."""
+"""`ganforge export CHECKPOINT`: a generator (teacher or student) as ONNX, TorchScript or a standalone file.
+StyleGAN2/StyleGAN3 graphs use the stored constant noise and the truncation given by --truncation."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ganforge.cli.args import existing_path, int_range, output_file, output_with_suffix
+from ganforge.cli.args import existing_path, finite_float, int_range, output_file, output_with_suffix
 from ganforge.compress.export import export_onnx, export_torchscript, max_abs_difference
 from ganforge.errors import UserError
 from ganforge.training.checkpoint import save_generator
@@ -29,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--generator", type=output_with_suffix(lambda: {".safetensors"}, ".safetensors"),
                    help="write a standalone ganforge generator .safetensors here")
     p.add_argument("--opset", type=int_range(*OPSETS), default=17, help=f"ONNX opset, {OPSETS[0]}-{OPSETS[1]}")
+    p.add_argument("--truncation", type=finite_float, default=1.0, metavar="PSI",
+                   help="StyleGAN2/StyleGAN3: truncation psi built into the ONNX/TorchScript graph (1 = off)")
     p.add_argument("--no-check", action="store_true", help="skip running the ONNX file in onnxruntime")
     p.set_defaults(func=run)
 
@@ -59,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"the same file is given for two formats ({', '.join(outputs)}); give each its own name")
     G = load_generator(args.checkpoint)
     arch = getattr(getattr(G, "cfg", None), "arch", "r3gan")
-    if arch != "r3gan" and (args.onnx or args.torchscript):
-        raise UserError(f"ONNX and TorchScript export of {arch} generators is not supported (their modulated "
-                        "convolutions and resampling filters do not trace with a dynamic batch size); export "
-                        "--generator FILE.safetensors and load it with ganforge.load_generator")
+    if arch == "r3gan" and args.truncation != 1:
+        raise UserError(f"--truncation {args.truncation:g}: R3GAN generators have no truncation; leave it out")
+    if arch != "r3gan":  # sampling settings of the traced graph: stored constant noise, the given truncation
+        G.truncation_psi, G.noise_mode = args.truncation, "const"
     if args.generator:
         Path(args.generator).parent.mkdir(parents=True, exist_ok=True)
         save_generator(Path(args.generator), G, dataclasses.asdict(G.cfg))  # itself via a temporary file

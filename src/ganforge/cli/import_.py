@@ -44,4 +44,6 @@ def run(args: argparse.Namespace) -> int:
           f"  generator:  {out / 'generator.safetensors'}\n"
           f"  config:     {out / 'config.json'}; provenance: {out / IMPORT_INFO}\n"
           f"  sample:     ganforge generate {out} --seeds 0-63 --grid grid.png")
+    if summary.get("augment"):
+        print(f"  augment:    {summary['augment']}")
     return 0

@@ -12,6 +12,7 @@ from torch import nn
 
 from ganforge.compress.config import CompressConfig, SupConfig
 from ganforge.losses.adversarial import Loss
+from ganforge.networks.adapters import StyleGANDiscriminator
 from ganforge.training.steps import discriminator_loss
 
 
@@ -105,9 +106,11 @@ class DistillSetup:
 
 def critic_loss(setup: DistillSetup, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                 c: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The teacher's GAN loss for critic D with its R1/R2 penalties (training.steps.discriminator_loss)."""
+    """The teacher's GAN loss for critic D with its R1/R2 penalties (training.steps.discriminator_loss); a StyleGAN
+    D sees reals and fakes in separate passes, as in its training, so minibatch-std never groups them together."""
     D.requires_grad_(True)
-    out = discriminator_loss(D, real, fake, c, setup.loss_d, setup.gamma, setup.r1, setup.r2)
+    out = discriminator_loss(D, real, fake, c, setup.loss_d, setup.gamma, setup.r1, setup.r2,
+                             joint=not isinstance(D, StyleGANDiscriminator))
     return out[0], out[1]
 
 

@@ -14,7 +14,6 @@ Training objective (Eq. 3): L = L_adv(D_T, D_S) + sum_e lambda_e L_e + lambda_NI
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -30,6 +29,7 @@ from ganforge.compress.common import (
 )
 from ganforge.compress.config import DIME_MODES
 from ganforge.compress.embeddings import Embedder, build_embedder
+from ganforge.compress.student import feature_widths
 from ganforge.compress.teacher_stats import STATS_FILE, teacher_stats_for
 from ganforge.compress.wavelet import wavelet_loss
 
@@ -63,17 +63,18 @@ class NickelProjector(nn.Module):
 
     def __init__(self, G_T: nn.Module, D_S: nn.Module, resolutions: list[int]):
         super().__init__()
-        res = G_T.resolution
-        d_widths = list(reversed(D_S.cfg.widths))  # D stages run high -> low resolution
+        g_feats, d_feats = feature_widths(G_T), feature_widths(D_S)  # [(resolution, channels)] per feature map
+        g_res, d_res = [r for r, _ in g_feats], [r for r, _ in d_feats]
         self.g_index, self.d_index, projs = [], [], []
         for r in resolutions:
-            gi, dj = int(math.log2(r / 4)), int(math.log2(res / r)) - 1
-            if 4 * 2**gi != r or not 0 <= gi < len(G_T.widths) or not 0 <= dj < len(d_widths) - 1:
-                raise ValueError(f"NICKEL resolution {r} is not a feature resolution shared by G (4..{res}) and "
-                                 f"D's stage outputs ({res // 2}..8)")
+            if r not in g_res or r not in d_res:
+                shared = sorted(set(g_res) & set(d_res), reverse=True)
+                raise ValueError(f"NICKEL resolution {r} is not a feature resolution shared by G and D "
+                                 f"({', '.join(map(str, shared))})")
+            gi, dj = g_res.index(r), d_res.index(r)
             self.g_index.append(gi)
             self.d_index.append(dj)
-            projs.append(nn.Conv2d(d_widths[dj + 1], G_T.widths[gi], 1, bias=False))  # a bias only moves LL
+            projs.append(nn.Conv2d(d_feats[dj][1], g_feats[gi][1], 1, bias=False))  # a bias only moves LL
         self.projs = nn.ModuleList(projs)
 
     def loss(self, d_feats: list[torch.Tensor], g_feats: list[torch.Tensor], levels: int = 3) -> torch.Tensor:

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from ganforge.compress.profile import Profile, count_macs, count_params, latency_rounds, sample_inputs
+from ganforge.compress.student import feature_widths
+from ganforge.errors import UserError
 from ganforge.utils.threads import limited_threads
 
 
@@ -47,8 +49,9 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
     teacher = teacher or next(iter(generators))
     rows = []
     for name, G in generators.items():
+        widths = generator_widths(G, name)
         macs, stages = count_macs(G)
-        rows.append(ReportRow(name, list(G.widths), Profile(count_params(G), macs, stages)))
+        rows.append(ReportRow(name, widths, Profile(count_params(G), macs, stages)))
     jobs = {(name, b): (G, sample_inputs(G, b), b) for name, G in generators.items() for b in batch_sizes}
     with limited_threads(threads):
         latency = latency_rounds(jobs, warmup, repeats, rounds)
@@ -60,6 +63,15 @@ def build_report(generators: dict[str, nn.Module], teacher: str | None = None, b
         r.compression_rate = 1 - r.profile.macs / ref.macs
         r.speedup = {b: ref.latency[b].median_ms / r.profile.latency[b].median_ms for b in batch_sizes}
     return rows
+
+
+def generator_widths(G: nn.Module, name: str = "generator") -> list[int]:
+    """Channels of each stage (R3GAN) or synthesis block (StyleGAN2), lowest resolution first."""
+    try:
+        return [w for _, w in feature_widths(G)]
+    except (TypeError, UserError):
+        raise UserError(f"{name}: cost reports cover R3GAN and StyleGAN2 generators, not "
+                        f"{type(G).__name__}") from None
 
 
 def human_count(n: float) -> str:
@@ -111,4 +123,5 @@ def load_generators(paths: list[str | Path]) -> dict[str, nn.Module]:
     return {str(p): load_generator(p) for p in paths}
 
 
-__all__ = ["ReportRow", "build_report", "format_report", "human_count", "load_generators", "text_table"]
+__all__ = ["ReportRow", "build_report", "format_report", "generator_widths", "human_count", "load_generators",
+           "text_table"]

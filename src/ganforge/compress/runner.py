@@ -24,6 +24,7 @@ from ganforge.compress.nickel_dime import NickelDimeMethod
 from ganforge.compress.sdakd import SDAKDMethod
 from ganforge.compress.selection import resolve_eval_metric
 from ganforge.compress.student import make_student
+from ganforge.compress.student_stylegan import refuse_unsupported
 from ganforge.compress.teacher_stats import STATS_FILE, teacher_digest
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
 from ganforge.errors import UserError
@@ -64,9 +65,10 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[
                         "(sr_compress_config + compress_sr, or `ganforge compress --teacher ... --method sdakd|kd`)")
     c = resolve_checkpoint(path)
     cfg = teacher_config(ckpt.read_state(c))
-    if cfg.net.arch != "r3gan":  # students are built from R3GAN widths (compress.student)
-        raise UserError(f"teacher {path}: net.arch={cfg.net.arch}; `ganforge compress` builds channel-fraction "
-                        "students of R3GAN generators only so far, so StyleGAN teachers cannot be compressed yet")
+    try:  # students are built for R3GAN and StyleGAN2 teachers (compress.student, compress.student_stylegan)
+        refuse_unsupported(cfg.net)
+    except UserError as e:
+        raise UserError(f"teacher {path}: {e}") from None
     return load_generator(c, device), load_discriminator(c, device), cfg, c
 
 

@@ -30,6 +30,8 @@ from ganforge.compress.common import (
 )
 from ganforge.compress.config import DMatch, Stage2Fakes
 from ganforge.compress.mlp_distill import FeatureMLP, mlp_distill_loss
+from ganforge.compress.student import feature_widths
+from ganforge.networks.adapters import StyleGANDiscriminator
 
 STAGE2_FAKES: tuple[str, ...] = get_args(Stage2Fakes)
 D_MATCHES: tuple[str, ...] = get_args(DMatch)
@@ -60,12 +62,18 @@ def logit_agreement(student: torch.Tensor, teacher: torch.Tensor) -> dict[str, f
     return {"D_match_corr": corr, "D_match_sign": float((torch.sign(sc) == torch.sign(tc)).double().mean())}
 
 
+def critic_logits(D: nn.Module, images: torch.Tensor, c: torch.Tensor | None, chunks: int = 1) -> torch.Tensor:
+    """D's logits on `images`, one pass per chunk (StyleGAN's minibatch-std must not group reals with fakes)."""
+    labels = [None] * chunks if c is None else c.chunk(chunks)
+    return torch.cat([D(x, cc).float() for x, cc in zip(images.chunk(chunks), labels)])
+
+
 def critic_matching(D_S: nn.Module, D_T: nn.Module, images: torch.Tensor, c: torch.Tensor | None,
-                    mode: str = "centred") -> tuple[torch.Tensor, dict[str, float]]:
+                    mode: str = "centred", chunks: int = 1) -> tuple[torch.Tensor, dict[str, float]]:
     """Stage 2's D_S loss on `images` (D_T is a fixed target) and the agreement of the two critics on them."""
     with torch.no_grad():
-        t = D_T(images, c).float()
-    s = D_S(images, c).float()
+        t = critic_logits(D_T, images, c, chunks)
+    s = critic_logits(D_S, images, c, chunks)
     loss = logit_matching_loss(s, t, mode)
     return loss, {"L_D_match": float(loss.detach()), **logit_agreement(s.detach(), t)}
 
@@ -82,7 +90,8 @@ class SDAKDMethod(DistillMethod):
         self.cfg = cfg
         self.sup = SupervisedLoss(setup.cfg.sup).to(setup.device)
         # the MLP's input width is the student's (C x the teacher's), its output the teacher's (Sec. 3.2)
-        self.mlp = FeatureMLP(setup.G_S.widths[-1], setup.G_T.widths[-1], cfg.mlp_hidden).to(setup.device)
+        self.mlp = FeatureMLP(feature_widths(setup.G_S)[-1][1], feature_widths(setup.G_T)[-1][1],
+                              cfg.mlp_hidden).to(setup.device)
         self.opt_G = adam([*setup.G_S.parameters(), *self.mlp.parameters()], setup.cfg)
         self.opt_D = adam(setup.D_S.parameters(), setup.cfg)
 
@@ -123,7 +132,8 @@ class SDAKDMethod(DistillMethod):
                     fakes.append(s.G_T(z, c))
             images = torch.cat([real, *fakes])
             cc = None if c is None else c.repeat(1 + len(fakes))
-            loss_D, match_terms = critic_matching(s.D_S, s.D_T, images, cc, self.cfg.d_match)
+            chunks = 1 + len(fakes) if isinstance(s.D_S, StyleGANDiscriminator) else 1  # reals, fakes apart
+            loss_D, match_terms = critic_matching(s.D_S, s.D_T, images, cc, self.cfg.d_match, chunks)
             terms.update(match_terms)
         else:
             with torch.no_grad():

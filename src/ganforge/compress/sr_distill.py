@@ -2,15 +2,19 @@
 
 The student is an ordinary task=sr run whose sr.net / sr.disc are channel-fraction copies of the teacher's
 (compress.sr_student); training.sr_task asks an `SRDistiller` for the frozen teacher, the current stage, the
-teacher-output term of G's loss and, in SDAKD's stage 2, D's loss (the logit matching of compress.sdakd). The
-loop, EMA, checkpoints and resume stay ganforge.training.trainer's. `compress_sr` runs it and scores student and
-teacher on the same held-out pairs (PSNR / SSIM on Y with the border cropped, LPIPS) into sr_eval.json.
+teacher-output and L_MLP terms of G's loss and, in SDAKD's stage 2, D's loss (the logit matching of
+compress.sdakd). SDAKD's feature MLP is a G-side module of the task (SRTask.g_modules): the trainer optimises it
+with G and checkpoints it. The loop, EMA, checkpoints and resume stay ganforge.training.trainer's. `compress_sr`
+runs it and scores student and teacher on the same held-out pairs (PSNR / SSIM on Y with the border cropped,
+LPIPS) into sr_eval.json.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,17 +22,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge.compress.mlp_distill import FeatureMLP, mlp_distill_loss
 from ganforge.compress.sdakd import critic_matching
-from ganforge.compress.sr_student import sr_student_config
+from ganforge.compress.sr_student import distill_feature_layer, sr_student_config
 from ganforge.errors import UserError
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig
 from ganforge.networks.sr.weights import build_sr, check_tensors, load_sr_weights
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
 from ganforge.training.sr_config import SRDistillConfig
+from ganforge.training.sr_task import build_lpips, sr_scores
 
 EVAL_FILE = "sr_eval.json"
 BASE_PRESET = "sr-tiny"  # the training recipe of a student whose teacher is a bare weights file
+MLP_MODULE = "G_mlp"  # the feature MLP's name in checkpoints
 
 
 @dataclass
@@ -138,21 +145,57 @@ def sr_compress_config(teacher: str, method: str, fraction: float, out: str, tea
     return cfg
 
 
+class FeatureTap:
+    """A forward pre-hook keeping the input of one module, only from the passes run inside `capture()` (so copies of
+    the network, like the trainer's EMA generator, never record)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.armed = False
+        self.feature: torch.Tensor | None = None
+        module.register_forward_pre_hook(self)
+
+    def __call__(self, module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        if self.armed:
+            self.feature = args[0]
+
+    @contextmanager
+    def capture(self) -> Iterator[None]:
+        self.armed, self.feature = True, None
+        try:
+            yield
+        finally:
+            self.armed = False
+
+    def take(self) -> torch.Tensor:
+        """The recorded feature map (released here, so no step keeps the previous one alive)."""
+        feature, self.feature = self.feature, None
+        if feature is None:
+            raise RuntimeError("no feature map was recorded: run the network inside capture() (for the student: "
+                               "SRDistiller.student_forward before generator_term)")
+        return feature
+
+
 class SRDistiller:
     """The teacher side of a distillation run: frozen G_T / D_T, the stage at the current image count, the
-    teacher-output term for G and stage 2's D loss."""
+    teacher-output and L_MLP terms for G (with the trainable feature MLP) and stage 2's D loss."""
 
-    def __init__(self, cfg: SRDistillConfig, student: SRNetConfig, kimg: float, device: torch.device) -> None:
+    def __init__(self, cfg: SRDistillConfig, student: nn.Module, kimg: float, device: torch.device) -> None:
         self.cfg = cfg
         self.teacher = load_sr_teacher(cfg.teacher, cfg.teacher_d, device)
-        tcfg = self.teacher.G.cfg
-        if (tcfg.arch, tcfg.scale, tcfg.num_in_ch) != (student.arch, student.scale, student.num_in_ch):
-            raise UserError(f"sr.net ({student.arch}, x{student.scale}) does not match the teacher {cfg.teacher} "
+        tcfg, scfg = self.teacher.G.cfg, student.cfg
+        if (tcfg.arch, tcfg.scale, tcfg.num_in_ch) != (scfg.arch, scfg.scale, scfg.num_in_ch):
+            raise UserError(f"sr.net ({scfg.arch}, x{scfg.scale}) does not match the teacher {cfg.teacher} "
                             f"({tcfg.arch}, x{tcfg.scale}); leave sr.net as `ganforge compress` sets it")
         half = kimg / 2 if cfg.stage2_kimg is None else cfg.stage2_kimg
         self.stage2_end = int(half * 1000) if cfg.method == "sdakd" else 0
         self.stage = "kd" if cfg.method == "kd" else "stage2"
         self._teacher_sr: torch.Tensor | None = None
+        self.mlp: FeatureMLP | None = None
+        if cfg.method == "sdakd" and cfg.mlp_weight > 0:
+            # SDAKD Sec. 3.2: the MLP takes the student's width (C x the teacher's) to the teacher's
+            s_layer, t_layer = distill_feature_layer(student), distill_feature_layer(self.teacher.G)
+            self.mlp = FeatureMLP(s_layer.in_channels, t_layer.in_channels, cfg.mlp_hidden).to(device)
+            self._taps = FeatureTap(s_layer), FeatureTap(t_layer)
 
     @property
     def note(self) -> str:
@@ -162,8 +205,24 @@ class SRDistiller:
         d = ("D_S matches D_T's logits" if self.teacher.D is not None else
              f"{self.teacher.no_d_reason}, so D_S is not distilled: it keeps its random init through stage 2 "
              "and is first trained adversarially in stage 3 (give --teacher-d to distil it)")
+        mlp = f" + {self.cfg.mlp_weight:g} L_MLP" if self.mlp is not None else ""
         return (f"sdakd: stage2 ({self.stage2_end / 1000:g} kimg): G_S on L1 + perceptual vs HR + the teacher-output "
-                f"L1, {d}; stage3 (the rest): adds the GAN term (0.1) and adversarial D_S training")
+                f"L1{mlp}, {d}; stage3 (the rest): adds the GAN term (0.1) and adversarial D_S training")
+
+    def modules(self) -> dict[str, nn.Module]:
+        """The trainable modules of G's loss besides G: the feature MLP when L_MLP is on."""
+        return {MLP_MODULE: self.mlp} if self.mlp is not None else {}
+
+    def check_resume(self, path: Path) -> None:
+        """Refuse a checkpoint written with the feature MLP into a run without it, or the other way round."""
+        saved = (path / f"{MLP_MODULE}.safetensors").is_file()
+        if saved and self.mlp is None:
+            raise ckpt.CheckpointError(f"{path} holds SDAKD's feature MLP, but this run has no L_MLP "
+                                       f"(sr.distill.mlp_weight={self.cfg.mlp_weight:g}); resume with the run's own "
+                                       "sr.distill settings (they are in config.json)")
+        if not saved and self.mlp is not None:
+            raise ckpt.CheckpointError(f"{path} was written without SDAKD's feature MLP (L_MLP); continue it "
+                                       "without L_MLP by adding sr.distill.mlp_weight=0")
 
     def begin_step(self, images_seen: int) -> None:
         """Set the stage of the step that starts after `images_seen` images (restored with the sampler on resume)."""
@@ -180,15 +239,31 @@ class SRDistiller:
         """Whether G's loss has the GAN term this step (not in SDAKD's supervised stage 2, Eq. 1)."""
         return self.stage != "stage2"
 
+    def student_forward(self, G: nn.Module, lr: torch.Tensor) -> torch.Tensor:
+        """G(lr), keeping the student's feature map for L_MLP when it is on."""
+        if self.mlp is None:
+            return G(lr)
+        with self._taps[0].capture():
+            return G(lr)
+
     def generator_term(self, lr: torch.Tensor, sr: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """kd_weight * |G_S(lr) - G_T(lr)|_1, the response-based part of L_sup (SDAKD Eq. 1 / 3)."""
+        """kd_weight * |G_S(lr) - G_T(lr)|_1, the response-based part of L_sup, plus mlp_weight * L_MLP on the
+        feature maps of `student_forward` and G_T's (SDAKD Eq. 1 / 3, lambda1 = mlp_weight)."""
         with torch.no_grad():
-            self._teacher_sr = self.teacher.G(lr)
+            if self.mlp is None:
+                self._teacher_sr = self.teacher.G(lr)
+            else:
+                with self._taps[1].capture():
+                    self._teacher_sr = self.teacher.G(lr)
         kd = F.l1_loss(sr, self._teacher_sr)
-        terms = {"L_KD": float(kd.detach())}
+        loss, terms = self.cfg.kd_weight * kd, {"L_KD": float(kd.detach())}
+        if self.mlp is not None:
+            l_mlp = mlp_distill_loss(self.mlp, self._taps[0].take(), self._taps[1].take())  # SDAKD Eq. 1 / 3
+            loss = loss + self.cfg.mlp_weight * l_mlp
+            terms["L_MLP"] = float(l_mlp.detach())
         if self.cfg.method == "sdakd":
             terms["sdakd_stage"] = 2.0 if self.stage == "stage2" else 3.0
-        return self.cfg.kd_weight * kd, terms
+        return loss, terms
 
     def discriminator_loss(self, D: nn.Module, hr: torch.Tensor, sr: torch.Tensor) -> tuple[torch.Tensor,
                                                                                             dict[str, float]]:
@@ -205,35 +280,18 @@ class SRDistiller:
         return loss, {**terms, "loss_D": terms["L_D_match"]}
 
 
-def build_lpips(net: str) -> nn.Module:
-    """The LPIPS metric of the final evaluation (offline weights, ganforge.perceptual)."""
-    from ganforge.perceptual import LPIPS
-
-    return LPIPS(net)
-
-
 @torch.no_grad()
 def evaluate_sr(nets: dict[str, nn.Module], task, lpips: nn.Module) -> dict[str, dict[str, float]]:
     """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) and LPIPS of each network on the task's fixed
     held-out pairs, outputs rounded to 8 bits as saved images are."""
-    from ganforge.metrics.sr import psnr, ssim
-
-    lpips = lpips.to(task.device)
-    hr = task.eval_hr
-    out = {}
-    for name, G in nets.items():
-        sr = task.upscale(G, task.eval_lr)
-        dist = torch.cat([lpips(sr[i:i + 8].to(task.device) * 2 - 1, hr[i:i + 8].to(task.device) * 2 - 1).cpu()
-                          for i in range(0, len(sr), 8)])
-        out[name] = {"psnr": float(psnr(sr, hr, crop_border=task.scale).mean()),
-                     "ssim": float(ssim(sr, hr, crop_border=task.scale).mean()), "lpips": float(dist.mean()),
-                     "params": sum(p.numel() for p in G.parameters())}
-    return out
+    return {name: {**sr_scores(task.upscale(G, task.eval_lr), task.eval_hr, task.scale, task.device, lpips),
+                   "params": sum(p.numel() for p in G.parameters())} for name, G in nets.items()}
 
 
 def compress_sr(cfg: TrainConfig, dataset=None, resume: bool = False, overwrite: bool = False) -> tuple[Path, dict]:
     """Train (or resume) the student run of `cfg` (sr_compress_config) with the Trainer, then write sr_eval.json:
-    student (EMA G) and teacher on the same held-out pairs. Returns (run directory, the evaluation)."""
+    student (EMA G) and teacher on the same held-out pairs. Returns (run directory, the evaluation); with several
+    processes only rank 0 evaluates (the others get an empty dict)."""
     from ganforge.training.trainer import Trainer
 
     if cfg.task != "sr" or cfg.sr.distill.method == "none":
@@ -246,7 +304,9 @@ def compress_sr(cfg: TrainConfig, dataset=None, resume: bool = False, overwrite:
     trainer.logger.log({"event": "compress", "method": d.method, "fraction": d.fraction, "teacher": d.teacher,
                         "teacher_d": d.teacher_d or None, "resumed_at_kimg": trainer.cur_nimg / 1000,
                         "note": distiller.note})
-    run_dir = trainer.train()
+    run_dir = trainer.train()  # ends with a barrier; the evaluation below has no collective, so rank 0 runs it alone
+    if not trainer.dist.is_main:
+        return run_dir, {}
     scores = evaluate_sr({"student": trainer.G_ema, "teacher": distiller.teacher.G}, trainer.task,
                          build_lpips(d.eval_lpips_net))
     t = trainer.task
@@ -254,10 +314,9 @@ def compress_sr(cfg: TrainConfig, dataset=None, resume: bool = False, overwrite:
               "pairs": len(t.eval_lr), "eval_seed": cfg.sr.eval_seed, "eval_data": cfg.sr.eval_data or cfg.data,
               "hr_crop": cfg.sr.crop, "degradation": cfg.sr.degradation, "crop_border": t.scale,
               "lpips_net": d.eval_lpips_net, **scores}
-    if trainer.dist.is_main:
-        (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=1))
+    (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=1))
     return run_dir, result
 
 
-__all__ = ["EVAL_FILE", "SRDistiller", "SRTeacher", "compress_sr", "evaluate_sr", "is_sr_teacher",
-           "load_sr_teacher", "sr_compress_config"]
+__all__ = ["EVAL_FILE", "MLP_MODULE", "FeatureTap", "SRDistiller", "SRTeacher", "compress_sr", "evaluate_sr",
+           "is_sr_teacher", "load_sr_teacher", "sr_compress_config"]

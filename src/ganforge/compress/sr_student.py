@@ -2,7 +2,8 @@
 width times C (SDAKD Sec. 3.1: "C" scales the channels of G and D alike; depth and upscale factor are kept).
 
 Students start from random weights, as in SDAKD; they are plain `ganforge.networks.sr` networks, so `save_sr`,
-`load_sr`, `ganforge upscale` and the cost report treat them like any other SR network.
+`load_sr`, `ganforge upscale` and the cost report treat them like any other SR network. `distill_feature_layer`
+names the feature map SDAKD's L_MLP distils (Sec. 3.2), the same layer in student and teacher.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from torch import nn
 
 from ganforge.compress.student import scale_width
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig
+from ganforge.networks.sr.rrdb import RRDBNet
+from ganforge.networks.sr.srvgg import SRVGGNetCompact
 from ganforge.networks.sr.weights import build_sr
 
 
@@ -34,4 +37,17 @@ def make_sr_student(teacher: nn.Module, fraction: float) -> nn.Module:
     return build_sr(sr_student_config(cfg, fraction))
 
 
-__all__ = ["make_sr_student", "sr_student_config"]
+def distill_feature_layer(G: nn.Module) -> nn.Conv2d:
+    """The convolution whose input is the feature map L_MLP distils: "the last layer of the convolutional backbone"
+    (SDAKD Sec. 3.2), taken as the generator's last feature map, the one its output convolution reads (num_feat
+    channels: C x the teacher's in a student). RRDBNet: conv_last, reading lrelu(conv_hr(.)) at the output
+    resolution, after the trunk and both upsampling convolutions. SRVGGNetCompact: body[-1], reading the last body
+    activation at the input resolution (the pixel shuffle and the input skip follow it)."""
+    if isinstance(G, RRDBNet):
+        return G.conv_last
+    if isinstance(G, SRVGGNetCompact):
+        return G.body[-1]
+    raise TypeError(f"{type(G).__name__} is not an SR generator with a known feature layer (RRDBNet, SRVGGNetCompact)")
+
+
+__all__ = ["distill_feature_layer", "make_sr_student", "sr_student_config"]

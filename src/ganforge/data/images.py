@@ -20,7 +20,7 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", "
 GREY_MODES = ("1", "L", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
-def _decode(data: bytes, name: str) -> np.ndarray:
+def decode_image(data: bytes, name: str) -> np.ndarray:
     """Decode one image to uint8 HWC with 1 or 3 channels (CMYK, palette, 16-bit and alpha are converted)."""
     if not data:
         raise DatasetError(f"{name}: zero-byte file")
@@ -78,7 +78,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
                            "(python -m zipfile -c data.zip images/), or give an image folder") from e
 
 
-class _Source:
+class ImageSource:
     """Uniform read access to a folder or a zip archive."""
 
     def __init__(self, path: Path):
@@ -136,7 +136,7 @@ class _Source:
             self.zip.close()
 
 
-def _labels_from_json(src: _Source, files: list[str]) -> tuple[torch.Tensor | None, int]:
+def _labels_from_json(src: ImageSource, files: list[str]) -> tuple[torch.Tensor | None, int]:
     """dataset.json: {"labels": [[filename, label], ...]} or {"labels": null}, as StyleGAN's dataset_tool writes."""
     try:
         meta = json.loads(src.read("dataset.json"))
@@ -167,18 +167,18 @@ def _labels_from_json(src: _Source, files: list[str]) -> tuple[torch.Tensor | No
     return labels, int(labels.max()) + 1
 
 
-def _iter_decoded(src: _Source, files: list[str], skip_bad: bool,
+def _iter_decoded(src: ImageSource, files: list[str], skip_bad: bool,
                   skipped: list[str]) -> Iterator[tuple[str, np.ndarray]]:
     for f in files:
         try:
-            yield f, _decode(src.read(f), f"{src.path}/{f}")
+            yield f, decode_image(src.read(f), f"{src.path}/{f}")
         except DatasetError:
             if not skip_bad:
                 raise
             skipped.append(f)
 
 
-def _check_headers(src: _Source, files: list[str], resolution: int | None, skip_bad: bool,
+def _check_headers(src: ImageSource, files: list[str], resolution: int | None, skip_bad: bool,
                    skipped: list[str]) -> list[str]:
     """Sizes, shapes and the total decoded size from the image headers, before any pixel is decoded."""
     sizes: dict[tuple[int, int], str] = {}
@@ -227,7 +227,7 @@ def load_images(path: str | Path, labels: str = "auto", skip_bad: bool = False,
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder (give an image folder, a dataset zip, or a built-in "
                            "name: mnist5k, stacked-mnist, digits, fashion-mnist)")
-    src = _Source(path)
+    src = ImageSource(path)
     try:
         all_names = src.names()
         files = [f for f in all_names if PurePosixPath(f).suffix.lower() in IMAGE_EXTENSIONS]

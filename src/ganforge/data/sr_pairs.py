@@ -18,7 +18,7 @@ import torch
 
 from ganforge.data.dataset import DatasetError
 from ganforge.data.degradation import DegradationConfig, degrade
-from ganforge.data.images import IMAGE_EXTENSIONS, _decode, _Source
+from ganforge.data.images import IMAGE_EXTENSIONS, ImageSource, decode_image
 from ganforge.limits import hint, limit
 
 # name -> (package, file inside the installed package); all three packages are ganforge dependencies
@@ -73,12 +73,12 @@ def builtin_photos(name: str = "photos") -> HRImages:
     if name not in BUILTIN_HR:
         raise DatasetError(f"'{name}' is not a built-in HR source (built-in: {', '.join(BUILTIN_HR)})")
     paths = [_package_file(pkg, rel) for pkg, rel in BUILTIN_HR[name]]
-    images = [_to_rgb_tensor(_decode(p.read_bytes(), str(p))) for p in paths]
+    images = [_to_rgb_tensor(decode_image(p.read_bytes(), str(p))) for p in paths]
     files = [f"{pkg}/{rel}" for pkg, rel in BUILTIN_HR[name]]
     return HRImages(images, files, name, "packages: " + ", ".join(sorted({pkg for pkg, _ in BUILTIN_HR[name]})))
 
 
-def _headers(src: _Source, files: list[str], crop: int, skip_small: bool) -> list[str]:
+def _headers(src: ImageSource, files: list[str], crop: int, skip_small: bool) -> list[str]:
     """Image sizes from the headers alone: refuse (or with skip_small drop) images under the crop, and refuse a
     folder whose decoded size exceeds the memory limit, before any pixel is decoded."""
     sizes = {f: src.header(f)[:2] for f in files}
@@ -114,14 +114,14 @@ def load_hr_images(spec: str | Path = "photos", crop: int = 0, skip_small: bool 
     if not path.exists():
         raise DatasetError(f"{path}: no such folder; give a folder of HR photos (png, jpg, ...) or the built-in "
                            f"source name ({', '.join(BUILTIN_HR)})")
-    src = _Source(path)
+    src = ImageSource(path)
     try:
         files = [f for f in src.names() if PurePosixPath(f).suffix.lower() in IMAGE_EXTENSIONS]
         if not files:
             raise DatasetError(f"{path}: no images found (looked for {', '.join(sorted(IMAGE_EXTENSIONS))}); put HR "
                                f"photos in it, or use the built-in source ({', '.join(BUILTIN_HR)})")
         files = _headers(src, files, crop, skip_small)
-        images = [_to_rgb_tensor(_decode(src.read(f), f"{path}/{f}")) for f in files]
+        images = [_to_rgb_tensor(decode_image(src.read(f), f"{path}/{f}")) for f in files]
     finally:
         src.close()
     return HRImages(images, files, path.stem, str(path.resolve()))

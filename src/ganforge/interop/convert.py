@@ -21,6 +21,7 @@ from typing import Any, Literal
 from torch import nn
 
 from ganforge.errors import UserError
+from ganforge.interop.augment_pipe import convert_augment_pipe
 from ganforge.interop.official_pickle import Record, read_snapshot
 from ganforge.networks import NetworkConfig, build_discriminator, build_generator
 from ganforge.utils.hashing import sha256_file
@@ -109,16 +110,23 @@ def _write_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, An
     ts = snapshot.get("training_set_kwargs") if isinstance(snapshot.get("training_set_kwargs"), dict) else {}
     cur_nimg = snapshot.get("cur_nimg") if isinstance(snapshot.get("cur_nimg"), int) else 0
     data = str(ts["path"]) if isinstance(ts.get("path"), str) else TrainConfig().data  # as the official run named it
+    pipe = snapshot.get("augment_pipe")
+    aug = convert_augment_pipe(pipe) if isinstance(pipe, Record) else None
     cfg = TrainConfig(out=provenance["run_dir"], net=imp.net, conditional=imp.net.num_classes > 0,
                       kimg=cur_nimg / 1000, data=data, xflip=bool(ts.get("xflip", False)))
+    if aug is not None:
+        cfg.augment = aug.config
+    imported = {"G", "G_ema", "D", "training_set_kwargs", "cur_nimg", *(["augment_pipe"] if aug else [])}
     info = {**provenance, "official_classes": {k: snapshot[k].class_name for k in ("G", "G_ema", "D")
                                                if isinstance(snapshot.get(k), Record)},
             "training_set_kwargs": _jsonable(ts), "cur_nimg": cur_nimg, **imp.info,
-            "not_imported": sorted(k for k in snapshot if k not in ("G", "G_ema", "D", "training_set_kwargs",
-                                                                    "cur_nimg"))}
+            **({"augment_pipe": _jsonable(aug.info())} if aug else {}),
+            "not_imported": sorted(k for k in snapshot if k not in imported)}
     config = to_dict(cfg)
     (run_dir / "config.json").write_text(json.dumps(config, indent=1))
     state = {"cur_nimg": cur_nimg, "step": 0, "config": config, "run_id": uuid.uuid4().hex, "import": info}
+    if aug is not None and aug.config.kind == "ada":  # the controller state a resume or --init-from continues
+        state["augment"] = aug.controller_state()
     tag = f"{ckpt.CKPT_PREFIX}{cur_nimg // 1000:07d}k{0:09d}"
     ckpt.write_checkpoint(run_dir, tag, {"G": imp.G, "D": imp.D, "G_ema": imp.G_ema}, {}, state)
     ckpt.save_generator(run_dir / "generator.safetensors", imp.G_ema, config["net"],
@@ -126,7 +134,8 @@ def _write_run(snapshot: dict[str, Any], run_dir: Path, provenance: dict[str, An
                          "source_sha256": provenance["sha256"]})
     (run_dir / IMPORT_INFO).write_text(json.dumps(info, indent=1))
     params = {k: sum(p.numel() for p in m.parameters()) for k, m in (("G", imp.G_ema), ("D", imp.D))}
-    return {"checkpoint": run_dir / tag, "params": params, "net": config["net"]}
+    return {"checkpoint": run_dir / tag, "params": params, "net": config["net"],
+            "augment": aug.summary() if aug else None}
 
 
 # Families whose official networks also load as official-layout ganforge modules (interop.<family>.from_snapshot).

@@ -108,7 +108,8 @@ def from_snapshot(snapshot: dict[str, Any]) -> tuple[Generator, Discriminator, G
     """(G, D, G_ema, config) from `read_snapshot(path)` of an official StyleGAN3 network-snapshot pickle.
 
     D's own StyleGAN2Config is `D.cfg`. Networks come back in eval mode (as pickled); call `.train()` to fine-tune.
-    Use G_ema for sampling. The snapshot's `augment_pipe` and `training_set_kwargs` are not converted.
+    Use G_ema for sampling. The snapshot's `augment_pipe` and `training_set_kwargs` are not converted here;
+    `ganforge import` maps the augment_pipe onto ganforge's ADA settings (interop.augment_pipe).
     """
     g_rec, d_rec, ema_rec = network_records(snapshot, "StyleGAN3")
     cfg = g_config_from_record(g_rec)

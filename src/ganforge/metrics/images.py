@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from ganforge.data import DatasetError
-from ganforge.data.images import GREY_MODES, IMAGE_EXTENSIONS, _decode, _Source
+from ganforge.data.images import GREY_MODES, IMAGE_EXTENSIONS, ImageSource, decode_image
 from ganforge.limits import hint, limit
 
 
-def _folder_shape(src: _Source, files: list[str]) -> tuple[int, int, int]:
+def _folder_shape(src: ImageSource, files: list[str]) -> tuple[int, int, int]:
     """(channels, height, width) shared by all images, from their headers only: a decompression bomb, a corrupt
     file, mixed sizes or a set too large for memory fail here, before any pixel is decoded."""
     sizes: dict[tuple[int, int], str] = {}
@@ -42,7 +42,7 @@ def read_image_folder(path: str | os.PathLike) -> torch.Tensor:
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder; give a folder of generated images")
-    src = _Source(root)
+    src = ImageSource(root)
     try:
         files = [f for f in src.names() if PurePosixPath(f).suffix.lower() in IMAGE_EXTENSIONS]
         if not files:
@@ -52,7 +52,7 @@ def read_image_folder(path: str | os.PathLike) -> torch.Tensor:
         out = torch.empty((len(files), channels, h, w), dtype=torch.uint8)
         view = out.numpy()  # filled in place, one decoded image at a time
         for i, f in enumerate(files):
-            arr = _decode(src.read(f), f"{root}/{f}")
+            arr = decode_image(src.read(f), f"{root}/{f}")
             if arr.shape[2] != channels:  # a grey image in a colour set, or a float-grey file decoded as RGB
                 arr = np.repeat(arr, 3, axis=2) if channels == 3 else arr[:, :, :1]
             view[i] = arr.transpose(2, 0, 1)

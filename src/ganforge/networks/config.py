@@ -35,7 +35,11 @@ class NetworkConfig:
     img_channels: int = 3
     num_classes: int = 0
     g_embed_dim: int = 64  # G: concat(z, embed(c)) (R3GAN App. J, "Class conditioning")
-    d_embed_dim: int | None = None  # D projection width; R3GAN's code uses widths[0]
+    d_embed_dim: int | None = None  # D projection width; R3GAN's code uses D's 4x4 width
+    # D's own per-stage widths and cardinalities (4x4 first, like widths); None = the generator's (R3GAN mirrors
+    # G). A narrower D than G spends the CPU where the images are made: D runs about twice as often as G per step.
+    d_widths: list[int] | None = None
+    d_cardinalities: list[int] | None = None
     low_precision_stages: int = 4  # BF16 for the 4 highest-resolution stages when precision is bf16 (App. J)
     # Minibatch standard deviation before D's 4x4 head (Karras et al. 2018, ProGAN Sec. 3): groups of mbstd_group
     # consecutive samples see their feature spread, so D can detect a generator that lost diversity. 0 = off
@@ -69,7 +73,13 @@ class NetworkConfig:
         if not (len(self.blocks) == len(self.cardinalities) == n) or n < 1:
             raise ValueError(f"widths/blocks/cardinalities must have the same length, got {n}, {len(self.blocks)}, "
                              f"{len(self.cardinalities)}")
-        for w, c in zip(self.widths, self.cardinalities):
+        if (self.d_widths is None) != (self.d_cardinalities is None):
+            raise ValueError("set net.d_widths and net.d_cardinalities together (or neither: D mirrors G)")
+        if self.d_widths is not None and not len(self.d_widths) == len(self.d_cardinalities) == n:
+            raise ValueError(f"net.d_widths/net.d_cardinalities need {n} entries each (one per stage, like "
+                             f"net.widths), got {len(self.d_widths)} and {len(self.d_cardinalities)}")
+        pairs = [*zip(self.widths, self.cardinalities), *zip(self.disc_widths, self.disc_cardinalities)]
+        for w, c in pairs:
             if (w * self.expansion) % c:
                 raise ValueError(f"stage width {w} x expansion {self.expansion} is not divisible by cardinality {c}")
 
@@ -109,8 +119,17 @@ class NetworkConfig:
         return 4 * 2 ** (len(self.widths) - 1)
 
     @property
+    def disc_widths(self) -> list[int]:
+        """D's stage widths, 4x4 first (net.d_widths, else the generator's)."""
+        return list(self.widths if self.d_widths is None else self.d_widths)
+
+    @property
+    def disc_cardinalities(self) -> list[int]:
+        return list(self.cardinalities if self.d_cardinalities is None else self.d_cardinalities)
+
+    @property
     def projection_dim(self) -> int:
-        return self.d_embed_dim or self.widths[0]
+        return self.d_embed_dim or self.disc_widths[0]
 
 
 def _build(cls: type, kwargs: dict[str, Any], where: str) -> Any:

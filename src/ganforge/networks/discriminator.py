@@ -38,8 +38,8 @@ class Discriminator(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.num_classes, self.img_channels, self.resolution = cfg.num_classes, cfg.img_channels, cfg.resolution
-        widths = list(reversed(cfg.widths))  # high -> low resolution
-        cards, blocks = list(reversed(cfg.cardinalities)), list(reversed(cfg.blocks))
+        widths = list(reversed(cfg.disc_widths))  # high -> low resolution
+        cards, blocks = list(reversed(cfg.disc_cardinalities)), list(reversed(cfg.blocks))
         total = sum(blocks)
         out_dim = cfg.projection_dim if cfg.num_classes else 1
         self.pack = cfg.pack

@@ -13,7 +13,10 @@ Stage = Literal["esrnet", "esrgan"]
 # Loss weights a stage uses when left unset (None): Real-ESRGAN's train_realesrnet_x4plus.yml trains with L1 alone,
 # train_realesrgan_x4plus.yml with L1 1.0 + perceptual 1.0 + GAN 0.1.
 STAGE_WEIGHTS: dict[str, tuple[float, float]] = {"esrnet": (0.0, 0.0), "esrgan": (1.0, 0.1)}
-SR_METRICS = ("psnr", "ssim")  # what SRTask.evaluate reports (ganforge.metrics.sr: Y channel, border = the scale)
+# what `metrics` may ask of SRTask.evaluate (ganforge.metrics.sr: Y channel, border = the scale); it adds LPIPS on its
+# own when sr.eval_lpips_net's weights are found offline
+SR_METRICS = ("psnr", "ssim")
+EvalLPIPS = Literal["vgg16", "alexnet", "none"]
 UNET_STRIDE = 8  # UNetDiscriminatorSN halves the input three times and adds the skips back: crops are multiples of 8
 DistillMethod = Literal["none", "kd", "sdakd"]
 
@@ -26,7 +29,8 @@ class SRDistillConfig:
     has none). kd: one stage, the SR loss plus kd_weight * |G(lr) - G_T(lr)|_1. sdakd (SDAKD Sec. 3.3):
     "stage2" trains G with the SR supervised loss plus the teacher-output term and, at the same time, D to match
     D_T's logits (`d_match`, on HR crops and the `stage2_fakes` outputs); "stage3" adds the GAN term for G and trains
-    D adversarially until the run's kimg. stage2_kimg None: half the run's kimg (n2 = n3, SDAKD Sec. 4.2).
+    D adversarially until the run's kimg. stage2_kimg None: half the run's kimg (n2 = n3, SDAKD Sec. 4.2). In both
+    sdakd stages G's loss also has mlp_weight * L_MLP (Sec. 3.2; the feature layer: compress.sr_student).
     """
 
     method: DistillMethod = "none"
@@ -37,6 +41,8 @@ class SRDistillConfig:
     stage2_kimg: float | None = None
     stage2_fakes: Literal["student", "teacher", "both"] = "student"
     d_match: Literal["centred", "sigmoid"] = "centred"
+    mlp_weight: float = 1.0  # sdakd: lambda1 of L_MLP (SDAKD Eq. 1 and 3; Sec. 4.2 sets 1); 0 leaves the MLP out
+    mlp_hidden: int | None = None  # hidden width of the feature MLP (default: the teacher's feature width)
     eval_lpips_net: Literal["vgg16", "alexnet"] = "vgg16"  # LPIPS of the final student/teacher evaluation
 
     def __post_init__(self) -> None:
@@ -44,10 +50,13 @@ class SRDistillConfig:
             raise ValueError(f"sr.distill.method={self.method} needs sr.distill.teacher (the SR teacher)")
         if not 0 < self.fraction <= 1:
             raise ValueError(f"sr.distill.fraction must be in (0, 1], got {self.fraction}")
-        for name in ("kd_weight", "stage2_kimg"):
+        for name in ("kd_weight", "stage2_kimg", "mlp_weight"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"sr.distill.{name} must be >= 0, got {value}")
+        if self.mlp_hidden is not None and self.mlp_hidden < 1:
+            raise ValueError(f"sr.distill.mlp_hidden must be >= 1 (or null: the teacher's width), got "
+                             f"{self.mlp_hidden}")
 
 
 @dataclass
@@ -59,8 +68,8 @@ class SRTrainConfig:
     `gt_usm`: L1 and perceptual targets are the unsharp-masked HR crop, as released (the D sees the plain crop).
     perceptual_weight / gan_weight None = the stage's value (STAGE_WEIGHTS). The perceptual network is the offline
     VGG16 with VGG19's layers mapped to it (docs/super_resolution.md), or VGG19 from `perceptual_weights` (or the
-    GANFORGE_VGG19_WEIGHTS file). PSNR / SSIM are measured on `eval_pairs` pairs drawn with `eval_seed` from
-    `eval_data` (default: the training photos, other crops and degradations).
+    GANFORGE_VGG19_WEIGHTS file). PSNR / SSIM (and LPIPS with `eval_lpips_net`) are measured on `eval_pairs` pairs
+    drawn with `eval_seed` from `eval_data` (default: the training photos, other crops and degradations).
     """
 
     stage: Stage = "esrgan"
@@ -78,6 +87,7 @@ class SRTrainConfig:
     eval_data: str | None = None
     eval_pairs: int = 16
     eval_seed: int = 1_000_000
+    eval_lpips_net: EvalLPIPS = "vgg16"  # LPIPS next to PSNR / SSIM in the periodic evaluation; "none": left out
     distill: SRDistillConfig = field(default_factory=SRDistillConfig)
 
     def weights(self) -> tuple[float, float, float]:
@@ -120,5 +130,5 @@ def check_sr_task(cfg: Any) -> None:
                              "docs/super_resolution.md, Training)")
 
 
-__all__ = ["SR_METRICS", "STAGE_WEIGHTS", "DistillMethod", "SRDistillConfig", "SRTrainConfig", "Stage",
+__all__ = ["SR_METRICS", "STAGE_WEIGHTS", "DistillMethod", "EvalLPIPS", "SRDistillConfig", "SRTrainConfig", "Stage",
            "check_sr_task"]

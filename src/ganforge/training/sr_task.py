@@ -1,13 +1,15 @@
 """The super-resolution piece of the training loop (`task=sr`, Real-ESRGAN's recipe): it supplies the networks, the
-(LR, HR) batches, the generator and discriminator losses, the sample grid, the PSNR / SSIM evaluation, the exported
-generator and the start of the GAN stage from the ESRNet run. With sr.distill (`ganforge compress` on an SR teacher)
-a ganforge.compress.sr_distill.SRDistiller adds the teacher's terms and SDAKD's stages. The loop itself stays
-ganforge.training.trainer's.
+(LR, HR) batches, the generator and discriminator losses, the sample grid, the PSNR / SSIM / LPIPS evaluation, the
+exported generator, the start of the GAN stage from the ESRNet run and the resume check of its network settings.
+With sr.distill (`ganforge compress` on an SR teacher) a ganforge.compress.sr_distill.SRDistiller adds the teacher's
+terms, SDAKD's stages and the feature MLP (`g_modules`). The loop itself stays ganforge.training.trainer's.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -18,9 +20,10 @@ from ganforge.data.degradation import DegradationConfig, usm_sharpen
 from ganforge.data.sr_pairs import HRImages, SRPairSampler, load_hr_images
 from ganforge.losses import get_loss
 from ganforge.losses.sr import PerceptualLoss, build_perceptual
-from ganforge.networks.sr import SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
+from ganforge.networks.sr import SRDiscConfig, SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
+from ganforge.training.sr_config import SR_METRICS
 from ganforge.training.steps import discriminator_loss
 from ganforge.utils.grid import save_grid
 
@@ -31,6 +34,37 @@ GRID_PAIRS = 8
 def quantize(x: torch.Tensor) -> torch.Tensor:
     """[0, 1] images rounded to 8-bit levels, as SR results are saved and scored."""
     return x.clamp(0, 1).mul(255).round().div(255)
+
+
+def build_lpips(net: str) -> nn.Module:
+    """The LPIPS network of the SR evaluations (offline weights, ganforge.perceptual); OSError when the backbone
+    weights are not found."""
+    from ganforge.perceptual import LPIPS
+
+    return LPIPS(net)
+
+
+@torch.no_grad()
+def sr_scores(sr: torch.Tensor, hr: torch.Tensor, scale: int, device: torch.device, lpips: nn.Module | None = None,
+              metrics: Sequence[str] = SR_METRICS) -> dict[str, float]:
+    """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of 8-bit outputs against the HR crops and, given an
+    LPIPS network, their mean LPIPS on the whole crops (run on `device` in chunks)."""
+    from ganforge.metrics.sr import psnr, ssim
+
+    fns = {"psnr": psnr, "ssim": ssim}
+    out = {m: float(fns[m](sr, hr, crop_border=scale).mean()) for m in metrics}
+    if lpips is not None:
+        lpips = lpips.to(device)
+        dist = [lpips(sr[i:i + EVAL_BATCH].to(device) * 2 - 1, hr[i:i + EVAL_BATCH].to(device) * 2 - 1).cpu()
+                for i in range(0, len(sr), EVAL_BATCH)]
+        out["lpips"] = float(torch.cat(dist).mean())
+    return out
+
+
+def net_diff(own: SRNetConfig | SRDiscConfig, saved: dict | None) -> dict[str, tuple]:
+    """{key: (saved, own)} where a saved network config (keys it lacks take their defaults) differs from `own`."""
+    theirs = {**dataclasses.asdict(type(own)()), **(saved or {})}
+    return {k: (theirs.get(k), v) for k, v in dataclasses.asdict(own).items() if theirs.get(k) != v}
 
 
 class SRTask:
@@ -56,11 +90,30 @@ class SRTask:
         self.eval_lr, self.eval_hr = SRPairSampler(held_out, s.crop, self.scale, s.eval_pairs, s.eval_seed,
                                                    degradation, hflip=False).next()
         self.images_per_step = batch_size * world_size
+        self._lpips: nn.Module | None = None
+        self._lpips_missing = s.eval_lpips_net == "none"
         self.distiller = None
         if s.distill.method != "none":  # a student of a frozen SR teacher (compress.sr_distill)
             from ganforge.compress.sr_distill import SRDistiller
 
-            self.distiller = SRDistiller(s.distill, s.net, cfg.kimg, device)
+            self.distiller = SRDistiller(s.distill, self.G, cfg.kimg, device)
+
+    def g_modules(self) -> dict[str, nn.Module]:
+        """Trainable modules of G's loss outside G, by checkpoint name (SDAKD's feature MLP): the trainer moves them
+        to the device, optimises them with G's optimiser and keeps them in checkpoints; never in G's weights file."""
+        return self.distiller.modules() if self.distiller is not None else {}
+
+    def check_resume(self, path: Path, state: dict) -> None:
+        """Before any tensor is read: refuse a checkpoint whose SR networks (sr.net.*, sr.disc.*) or G-side modules
+        differ from this run's, naming the keys."""
+        saved = (state.get("config") or {}).get("sr") or {}
+        for key, own in (("net", self.cfg.net), ("disc", self.cfg.disc)):
+            diff = net_diff(own, saved.get(key))
+            if diff:
+                raise ckpt.CheckpointError(f"{path} was written with other sr.{key}.* settings {diff} (checkpoint, "
+                                           f"now); resume with the run's own sr.{key}.* (they are in config.json)")
+        if self.distiller is not None:
+            self.distiller.check_resume(path)
 
     @property
     def adversarial(self) -> bool:
@@ -78,7 +131,7 @@ class SRTask:
         """L_G = w_pix |G(lr) - y|_1 + w_percep L_percep(G(lr), y) + w_GAN L_adv(D(G(lr))), y = USM(hr) if gt_usm
         (Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5), plus a distiller's teacher-output term (no GAN term in SDAKD's stage
         2). Returns the loss, its logged terms and G(lr) for the D step."""
-        sr = G(lr)
+        sr = G(lr) if self.distiller is None else self.distiller.student_forward(G, lr)
         target = usm_sharpen(hr) if self.cfg.gt_usm else hr
         pixel = F.l1_loss(sr, target)
         loss = self.pixel_weight * pixel
@@ -119,13 +172,28 @@ class SRTask:
         out = [quantize(G(lr[i:i + EVAL_BATCH].to(self.device))).cpu() for i in range(0, len(lr), EVAL_BATCH)]
         return torch.cat(out)
 
-    def evaluate(self, G: nn.Module, metrics: list[str]) -> dict[str, float]:
-        """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of G on the held-out pairs."""
-        from ganforge.metrics.sr import psnr, ssim
+    def evaluate(self, G: nn.Module, metrics: list[str], log: Callable[[dict], None] | None = None
+                 ) -> dict[str, float]:
+        """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of G on the held-out pairs, plus LPIPS
+        (sr.eval_lpips_net) when its weights are found offline; without them LPIPS is left out, said once (stderr
+        and `log`)."""
+        return sr_scores(self.upscale(G, self.eval_lr), self.eval_hr, self.scale, self.device, self._lpips_net(log),
+                         metrics)
 
-        sr = self.upscale(G, self.eval_lr)
-        fns = {"psnr": psnr, "ssim": ssim}
-        return {m: float(fns[m](sr, self.eval_hr, crop_border=self.scale).mean()) for m in metrics}
+    def _lpips_net(self, log: Callable[[dict], None] | None) -> nn.Module | None:
+        """The evaluation's LPIPS network, built at the first evaluation; None when off or not available."""
+        if self._lpips is None and not self._lpips_missing:
+            try:
+                self._lpips = build_lpips(self.cfg.eval_lpips_net)
+            except (OSError, ImportError) as e:
+                self._lpips_missing = True
+                note = (f"LPIPS is left out of the SR evaluation: no offline {self.cfg.eval_lpips_net} LPIPS network "
+                        f"({e}); `python -m ganforge.perceptual.setup_weights` installs it, sr.eval_lpips_net=none "
+                        "turns it off")
+                print(f"ganforge: {note}", file=sys.stderr)
+                if log is not None:
+                    log({"event": "lpips_skipped", "note": note})
+        return self._lpips
 
     def save_grid(self, G: nn.Module, path: Path) -> None:
         """One row per held-out pair: bicubic upsampling of the LR input, G's output, the HR crop."""
@@ -149,10 +217,8 @@ class SRTask:
         if saved.get("task") != "sr":
             raise ckpt.CheckpointError(f"init_from {path}: not a super-resolution run (its config has no task=sr); "
                                        "give the run directory of an esrnet or esrgan run")
-        own = dataclasses.asdict(self.cfg.net)
-        theirs = {**dataclasses.asdict(SRNetConfig()), **((saved.get("sr") or {}).get("net") or {})}
-        if theirs != own:
-            diff = {k: (theirs.get(k), v) for k, v in own.items() if theirs.get(k) != v}
+        diff = net_diff(self.cfg.net, (saved.get("sr") or {}).get("net"))
+        if diff:
             raise ckpt.CheckpointError(f"init_from {path}: its generator has other settings {diff} (checkpoint, "
                                        "this run); set sr.net.* to the checkpoint's values")
         tensors = ckpt.read_tensors(c, "G_ema")
@@ -161,4 +227,4 @@ class SRTask:
         return c
 
 
-__all__ = ["SRTask"]
+__all__ = ["SRTask", "build_lpips", "net_diff", "quantize", "sr_scores"]

@@ -4,7 +4,8 @@ regularisation, for generators with `mapping` and `synthesis` (net.arch=stylegan
 settings the recipe is inert: no hooks, no penalty, reals and fakes through D in one pass.
 
 Both pieces reach w through a forward hook on G.mapping while G makes training images, so G(z, c) keeps
-ganforge's call convention and the networks stay the official-layout modules.
+ganforge's call convention and the networks stay the official-layout modules. SD-GAN's teacher (G_ema) replays
+the student's style mixing and per-layer noise, so L_SD compares two generators on the same inputs.
 """
 
 from __future__ import annotations
@@ -72,6 +73,55 @@ class StyleMixing:
                 h.remove()
 
 
+RngState = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def _rng_state(device: torch.device) -> RngState:
+    return torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+
+
+def _set_rng_state(state: RngState, device: torch.device) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
+@contextlib.contextmanager
+def shared_noise(G: nn.Module, teacher: nn.Module) -> Iterator[None]:
+    """While open, the teacher's synthesis draws the same per-layer noise as G's last synthesis pass: it starts
+    from the random-number state G's synthesis started from, in random-noise mode, and the global stream is put
+    back afterwards. Without it an eval-mode G_ema uses its constant noise, and L_SD (SD-GAN Eq. 2) would also
+    measure the difference between two noise draws. Nothing changes when G itself does not draw noise."""
+    student_mode = getattr(G, "noise_mode", None) or ("random" if G.training else "const")
+    if student_mode != "random" or not hasattr(teacher, "synthesis"):
+        yield
+        return
+    states: dict[str, RngState] = {}
+
+    def record(_m: nn.Module, args: tuple) -> None:
+        states["student"] = _rng_state(args[0].device)
+
+    def replay(_m: nn.Module, args: tuple) -> None:
+        if "student" in states:
+            states["outer"] = _rng_state(args[0].device)
+            _set_rng_state(states["student"], args[0].device)
+
+    def restore(_m: nn.Module, args: tuple, _out: Any) -> None:
+        if "outer" in states:
+            _set_rng_state(states.pop("outer"), args[0].device)
+
+    old_mode = teacher.noise_mode
+    teacher.noise_mode = "random"
+    hooks = [G.synthesis.register_forward_pre_hook(record), teacher.synthesis.register_forward_pre_hook(replay),
+             teacher.synthesis.register_forward_hook(restore)]
+    try:
+        yield
+    finally:
+        teacher.noise_mode = old_mode
+        for h in hooks:
+            h.remove()
+
+
 def path_length_penalty(img: torch.Tensor, ws: torch.Tensor, pl_mean: torch.Tensor, decay: float
                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample (||J_w^T y||_2 - a)^2 and the updated a (StyleGAN2 Sec. 3.2, Eq. 4).
@@ -127,8 +177,14 @@ class StyleGANRecipe:
         self.joint_d = cfg.net.arch == "r3gan" or cfg.d_arch == "projected"
 
     def mixing(self, G: nn.Module, teacher: nn.Module | None = None) -> contextlib.AbstractContextManager:
-        """Style mixing around G's (and the self-distillation teacher's) training passes; nothing when off."""
-        return self.style_mixing(G, teacher) if self.style_mixing.prob > 0 else contextlib.nullcontext()
+        """Style mixing around G's training passes (nothing when off); a self-distillation teacher replays G's
+        mixing and noise."""
+        stack = contextlib.ExitStack()
+        if self.style_mixing.prob > 0:
+            stack.enter_context(self.style_mixing(G, teacher))
+        if teacher is not None and hasattr(G, "synthesis"):
+            stack.enter_context(shared_noise(G, teacher))
+        return stack
 
     def state_dict(self) -> dict[str, float]:
         return {"pl_mean": float(self.path_length.pl_mean)}

@@ -90,6 +90,10 @@ class Trainer(CheckpointMixin):
             self.D = main_discriminator(cfg, self.D)  # d_arch=projected: a Projected GAN D in its place
         self.G.to(self.device)
         self.D.to(self.device)
+        # trainable modules of G's loss outside G (task=sr: SDAKD's feature MLP), optimised and checkpointed with G
+        self.g_modules: dict[str, torch.nn.Module] = self.task.g_modules() if self.task is not None else {}
+        for module in self.g_modules.values():
+            module.to(self.device)
         if cfg.channels_last:
             to_channels_last(self.G, self.D)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -110,6 +114,8 @@ class Trainer(CheckpointMixin):
         self.ema_halflife = EMAHalfLife(Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000,
                                                s.burnin_kimg), s.ema_rampup)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
+        if self.g_modules:  # a second group: G's learning-rate and beta2 schedules apply to it too
+            self.opt_G.add_param_group({"params": [p for m in self.g_modules.values() for p in m.parameters()]})
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
         self.aux = AuxDiscriminators.build(cfg, self.device, self.opt_D)  # cfg.d_aux, heads in opt_D's 2nd group
         self.loss_d, self.loss_g = get_loss(cfg.loss.name)
@@ -185,6 +191,8 @@ class Trainer(CheckpointMixin):
         self.D.requires_grad_(False)
         loss_G, terms, sr = self.task.generator_loss(self.G_fast, self.D_fast, lr, hr)
         terms["grad_G"] = self._backward(self.opt_G, self.G, loss_G)
+        for module in self.g_modules.values():
+            average_gradients(module, self.dist)
         if self.task.adversarial:
             self.D.requires_grad_(True)
             loss_D, terms_D = self.task.discriminator_loss(self.D_fast, hr, sr)
@@ -293,12 +301,14 @@ class Trainer(CheckpointMixin):
         Every rank calls it: each generates and embeds its share of the samples; rank 0 records the results."""
         from ganforge.metrics import evaluate_generator, is_better, plot_metric_curves
 
+        if self.task is not None and not self.dist.is_main:
+            return {}  # task=sr: rank 0 scores the held-out pairs alone (no collective inside)
         devices = [self.device] if self.device.type == "cuda" else []
         # building extractors draws from the global RNG: fork it, so runs with and without metrics (or resumed
         # where an evaluation happened) continue with the same random stream
         with torch.random.fork_rng(devices=devices, device_type=self.device.type):
-            if self.task is not None:  # PSNR / SSIM on the held-out pairs (training.sr_task)
-                results = self.task.evaluate(self.G_ema, self.cfg.metrics)
+            if self.task is not None:  # PSNR / SSIM (and LPIPS) on the held-out pairs (training.sr_task)
+                results = self.task.evaluate(self.G_ema, self.cfg.metrics, self.logger.log)
             else:
                 results = evaluate_generator(
                     self.G_ema, self.data, self.cfg.metrics, num=self.cfg.metrics_num, seed=0, device=self.device,

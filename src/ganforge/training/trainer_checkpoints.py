@@ -16,8 +16,8 @@ from ganforge.training.finetune import load_init_weights
 
 
 class CheckpointMixin:
-    """Needs the Trainer's run_dir, dist, device, cfg, task, networks (G, D, G_ema, aux), optimisers, sampler,
-    guard, augmentation controller, StyleGAN recipe (path length's running mean) and counters."""
+    """Needs the Trainer's run_dir, dist, device, cfg, task, networks (G, D, G_ema, aux, g_modules), optimisers,
+    sampler, guard, augmentation controller, StyleGAN recipe (path length's running mean) and counters."""
 
     def latest_checkpoint(self) -> Path:
         """The newest complete checkpoint; newer incomplete ones (a killed write) are skipped with a message."""
@@ -40,8 +40,8 @@ class CheckpointMixin:
         return out
 
     def modules(self) -> dict[str, nn.Module]:
-        """The networks a checkpoint holds: G, D, G_ema and any vision-aided D heads."""
-        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, **self.aux.checkpoint_modules()}
+        """The networks a checkpoint holds: G, D, G_ema, any vision-aided D heads and the task's G-side modules."""
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, **self.aux.checkpoint_modules(), **self.g_modules}
 
     def write_checkpoint(self, tag: str) -> Path:
         """Networks, optimisers, counters and RNG states under run_dir/tag."""
@@ -80,6 +80,8 @@ class CheckpointMixin:
             diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
             raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "
                                        "resume with the run's own config (it is in config.json)")
+        if self.task is not None:  # task=sr: its networks are sr.net / sr.disc
+            self.task.check_resume(path, state)
         for name, module in self.modules().items():
             ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
         for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
@@ -100,5 +102,11 @@ class CheckpointMixin:
             torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
 
     def init_from(self, path: Path) -> None:
-        """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh."""
-        load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})
+        """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh. A run
+        imported from an official snapshot also hands its ADA p to this run's adaptive ADA controller."""
+        state = ckpt.read_state(load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema}))
+        aug = state.get("augment")
+        if "import" in state and isinstance(aug, dict) and self.cfg.augment.kind == "ada" \
+                and aug.get("kind") == self.aug_ctrl.kind == "adaptive":
+            self.aug_ctrl.load_state_dict(aug)
+            self.augment.p = self.aug_ctrl.p

@@ -88,6 +88,8 @@ RANGES: dict[str, Range | Callable[[Any], str | None]] = {
     "NetworkConfig.widths": Range(1, 16384),
     "NetworkConfig.blocks": Range(1, 64),
     "NetworkConfig.cardinalities": AT_LEAST_1,
+    "NetworkConfig.d_widths": Range(1, 16384),
+    "NetworkConfig.d_cardinalities": AT_LEAST_1,
     "NetworkConfig.expansion": Range(1, 64),
     "NetworkConfig.z_dim": Range(1, 65536),
     "NetworkConfig.img_channels": Range(1, 3),

@@ -105,6 +105,13 @@ def _filter_size(f: torch.Tensor | None) -> tuple[int, int]:
     return int(f.shape[-1]), int(f.shape[0])
 
 
+def depthwise_kernel(f: torch.Tensor, channels: int) -> torch.Tensor:
+    """A 2-D filter as the weight of a depthwise conv over `channels` channels. The sizes are Python ints, so a
+    traced graph (ONNX) gets a kernel of known shape, as its conv ops require."""
+    kh, kw = (int(s) for s in f.shape)
+    return f.reshape(1, 1, kh, kw).expand(int(channels), 1, kh, kw)
+
+
 def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] = 1, down: int | Sequence[int] = 1,
               padding: Padding = 0, flip_filter: bool = False, gain: float = 1.0) -> torch.Tensor:
     """Per channel: insert `up - 1` zeros after each pixel, zero-pad (negative = crop), convolve with FIR `f` keeping
@@ -128,10 +135,10 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: int | Sequence[int] =
     if not flip_filter:
         f = f.flip(list(range(f.ndim)))
     if f.ndim == 2:
-        x = F.conv2d(x, f[None, None].expand(c, 1, *f.shape), groups=c)
+        x = F.conv2d(x, depthwise_kernel(f, c), groups=c)
     else:
-        x = F.conv2d(x, f.reshape(1, 1, 1, -1).expand(c, 1, 1, f.numel()), groups=c)
-        x = F.conv2d(x, f.reshape(1, 1, -1, 1).expand(c, 1, f.numel(), 1), groups=c)
+        x = F.conv2d(x, depthwise_kernel(f.reshape(1, -1), c), groups=c)
+        x = F.conv2d(x, depthwise_kernel(f.reshape(-1, 1), c), groups=c)
     return x[:, :, ::downy, ::downx]
 
 
@@ -208,8 +215,11 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
                      up: int = 1, down: int = 1, padding: int = 0, resample_filter: torch.Tensor | None = None,
                      demodulate: bool = True, flip_weight: bool = True, fused_modconv: bool = True) -> torch.Tensor:
     """StyleGAN2 weight (de)modulation: per-sample weights scaled by `styles` [N, I], optionally normalised to unit
-    output norm, plus `noise`. Fused: one grouped conv with per-sample weights; else scale activations around it."""
+    output norm, plus `noise`. Fused: one grouped conv with per-sample weights; else scale activations around it.
+    Traced graphs (ONNX, TorchScript) always take the unfused path: its ops do not depend on the batch size, while
+    the grouped conv's `groups=N` would be frozen to the example batch (equal up to float rounding)."""
     n = x.shape[0]
+    fused_modconv = fused_modconv and not torch.jit.is_tracing()
     _, in_ch, kh, kw = weight.shape
     if x.dtype == torch.float16 and demodulate:  # keep fp16 in range; demodulation cancels the rescaling
         weight = weight * (1 / math.sqrt(in_ch * kh * kw) / weight.norm(float("inf"), dim=[1, 2, 3], keepdim=True))

@@ -12,7 +12,7 @@ import scipy.special
 import torch
 import torch.nn.functional as F
 
-from ganforge.networks.stylegan2.ops import bias_act, upfirdn2d
+from ganforge.networks.stylegan2.ops import bias_act, depthwise_kernel, upfirdn2d
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,
@@ -57,7 +57,7 @@ def _upsample(x: torch.Tensor, f: torch.Tensor, up: int, padding: tuple[int, int
     kernels = [f.reshape(1, -1) * up, f.reshape(-1, 1) * up] if f.ndim == 1 else [f * up**2]
     for k in kernels:
         sy, sx = (up if k.shape[0] > 1 else 1), (up if k.shape[1] > 1 else 1)
-        x = F.conv_transpose2d(x, k.to(x.dtype)[None, None].expand(c, 1, *k.shape), stride=(sy, sx), groups=c)
+        x = F.conv_transpose2d(x, depthwise_kernel(k.to(x.dtype), c), stride=(sy, sx), groups=c)
         if sx > 1:  # output i of upfirdn2d is element i + taps - 1 - pad_before of the full convolution
             x = _window(x, 3, k.shape[1] - 1 - px0, w * up + px0 + px1 - k.shape[1] + 1)
         if sy > 1:
@@ -71,7 +71,7 @@ def _downsample(x: torch.Tensor, f: torch.Tensor, down: int) -> torch.Tensor:
     kernels = [f.reshape(1, -1), f.reshape(-1, 1)] if f.ndim == 1 else [f]
     for k in kernels:  # conv2d correlates: flip the taps for a convolution
         stride = (down if k.shape[0] > 1 else 1, down if k.shape[1] > 1 else 1)
-        x = F.conv2d(x, k.flip([0, 1]).to(x.dtype)[None, None].expand(c, 1, *k.shape), stride=stride, groups=c)
+        x = F.conv2d(x, depthwise_kernel(k.flip([0, 1]).to(x.dtype), c), stride=stride, groups=c)
     return x
 
 
@@ -101,6 +101,8 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
     StyleGAN2 eq. 1-3 (w' = s w, w'' = w' / sqrt(sum w'^2)); Alias-Free GAN Sec. 3, "Baseline simplifications"
     (config C): the input is divided by the running RMS of the layer's input (`input_gain` = 1 / sqrt(EMA of x^2)).
     Weight and styles are first scaled to unit RMS; demodulation cancels that, it only keeps float16 in range.
+    Traced graphs (ONNX, TorchScript) scale the activations around one shared conv instead: the grouped conv's
+    `groups=N` would be frozen to the example batch (equal up to float rounding).
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = weight.shape
@@ -109,8 +111,15 @@ def modulated_conv2d(x: torch.Tensor, weight: torch.Tensor, styles: torch.Tensor
         # Per sample (the official code takes the RMS over the whole batch): equal up to the 1e-8 below.
         styles = styles * styles.square().mean(dim=1, keepdim=True).rsqrt()
     w = weight.unsqueeze(0) * styles.reshape(n, 1, in_ch, 1, 1)
-    if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt()
+    dcoefs = (w.square().sum(dim=[2, 3, 4], keepdim=True) + 1e-8).rsqrt() if demodulate else None
+    if torch.jit.is_tracing():
+        gain = styles
+        if input_gain is not None:
+            gain = gain * input_gain.reshape(-1, in_ch) if input_gain.ndim else gain * input_gain
+        x = F.conv2d(x * gain.to(x.dtype).reshape(n, in_ch, 1, 1), weight.to(x.dtype), padding=padding)
+        return x * dcoefs.to(x.dtype).reshape(n, out_ch, 1, 1) if dcoefs is not None else x
+    if dcoefs is not None:
+        w = w * dcoefs
     if input_gain is not None:
         w = w * input_gain.reshape(-1, 1, in_ch, 1, 1) if input_gain.ndim else w * input_gain
     x = F.conv2d(x.reshape(1, n * in_ch, *x.shape[2:]), w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype),
