@@ -37,7 +37,8 @@ class NetworkConfig:
     g_embed_dim: int = 64  # G: concat(z, embed(c)) (R3GAN App. J, "Class conditioning")
     d_embed_dim: int | None = None  # D projection width; R3GAN's code uses D's 4x4 width
     # D's own per-stage widths and cardinalities (4x4 first, like widths); None = the generator's (R3GAN mirrors
-    # G). A narrower D than G spends the CPU where the images are made: D runs about twice as often as G per step.
+    # G). D makes about twice G's passes per step; on mnist5k a D wider than G was the best use of 30 CPU minutes
+    # (preset tiny-dwide, docs/time_to_quality.md).
     d_widths: list[int] | None = None
     d_cardinalities: list[int] | None = None
     low_precision_stages: int = 4  # BF16 for the 4 highest-resolution stages when precision is bf16 (App. J)
