@@ -4,7 +4,7 @@ Per dataset and variant: train (all checkpoints kept for the trajectory analysis
 (Stacked-MNIST modes / reverse KL via classifier-mnist, FID in classifier-mnist features, FD in VGG16 features at
 the native 32x32, optionally rFID), the trajectory variation (SD-GAN Table 3) and, for SD-LPIPS, the interplay grid
 (Fig. 6). Writes results.json, results.md and plots to --docs. Finished runs are reused (rerun to resume). Usage:
-    python experiments/self_distill.py --out runs/sd_exp --docs docs/self_distill --kimg 4
+    python experiments/self_distill.py --out runs/sd_exp --docs runs/sd_exp/report --kimg 4
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def table(results: dict, args: argparse.Namespace) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="runs/sd_exp", help="run directories")
-    ap.add_argument("--docs", default="docs/self_distill", help="results.json, results.md, plots")
+    ap.add_argument("--docs", default="runs/sd_exp/report", help="results.json, results.md, plots")
     ap.add_argument("--datasets", default="stacked-mnist,fashion-mnist")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--kimg", type=float, default=4.0)
