@@ -168,7 +168,7 @@ def train_until(trainer: Any, state: dict, seconds: float, nimg: float | None = 
         t0, c0 = time.perf_counter(), time.process_time()
         terms = trainer.train_step()
         if terms["nonfinite"] is not None:
-            trainer._handle_nonfinite(terms["nonfinite"])  # skip, or roll back to the last checkpoint
+            trainer.handle_nonfinite(terms["nonfinite"])  # skip, or roll back to the last checkpoint
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
         if (trainer.cur_nimg >= nimg) if nimg is not None else (elapsed >= seconds):

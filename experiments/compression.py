@@ -13,7 +13,7 @@ teacher's own samples, params, MACs and CPU latency (batch 1, --threads) with th
 The teacher is refused unless its recorded evaluation (ttq_state.json of a time-to-quality run, evaluation.json
 from `ganforge evaluate --json`, or metrics.jsonl of a training run) shows at least --min-modes modes.
 
-    python experiments/compression.py --teacher models/stacked-mnist-tiny-wide-120min
+    python experiments/compression.py --teacher models/stacked-mnist-tiny-wide-d128-120min
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ CHECKS = [c for f in FRACTIONS for c in (
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--teacher", default="models/stacked-mnist-tiny-wide-120min", help="teacher run directory")
+    p.add_argument("--teacher", default="models/stacked-mnist-tiny-wide-d128-120min", help="teacher run directory")
     p.add_argument("--min-modes", type=float, default=900, dest="min_modes", help="refuse a weaker teacher")
     p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
     p.add_argument("--embeddings", default="alexnet:20", help="DiME embeddings name:lambda, comma list "

@@ -7,7 +7,7 @@ from PIL import Image
 
 from ganforge.data import sr_pairs
 from ganforge.data.dataset import DatasetError
-from ganforge.data.degradation import DegradationConfig, bicubic_downsample
+from ganforge.data.degradation import DegradationConfig, bicubic_downsample, usm_sharpen
 from ganforge.data.sr_pairs import SRPairSampler, builtin_photos, load_hr_images
 from ganforge.errors import UserError
 
@@ -76,6 +76,16 @@ def test_bicubic_pairs(folder):
                             degradation=DegradationConfig(mode="bicubic"))
     lr, hr = sampler.next()
     assert torch.equal(lr, bicubic_downsample(hr, 4))
+
+
+def test_usm_pairs_degrade_the_sharpened_crop_and_return_the_plain_one(folder):
+    def sampler(usm):
+        return SRPairSampler(load_hr_images(folder), crop=32, scale=4, batch_size=2, usm=usm,
+                             degradation=DegradationConfig(mode="bicubic"))
+
+    (lr, hr), (plain_lr, plain_hr) = sampler(True).next(), sampler(False).next()
+    assert torch.equal(hr, plain_hr)  # same crops; the HR returned stays plain (the losses sharpen it themselves)
+    assert torch.equal(lr, bicubic_downsample(usm_sharpen(hr), 4)) and not torch.equal(lr, plain_lr)
 
 
 def test_seeded_and_resumable(folder):

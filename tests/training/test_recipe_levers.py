@@ -95,3 +95,17 @@ def test_tiny_dwide_is_the_measured_mnist5k_recipe():
     sizes = {name: [sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset(name).net)]
              for name in ("tiny", "tiny-wide", "tiny-dwide")}
     assert sizes["tiny-dwide"] == [sizes["tiny"][0], sizes["tiny-wide"][1]]
+
+
+def test_tiny_wide_d128_is_the_measured_stacked_recipe():
+    """tiny-wide-d128 is the 120-minute Stacked MNIST command of docs/time_to_quality.md under one name: tiny-wide's
+    G, a D of twice its width."""
+    from ganforge.networks import make_networks
+    from ganforge.training.config import to_dict
+
+    measured = apply_overrides(get_preset("tiny-wide"), ["net.d_widths=[128,128,128,64]",
+                                                         "net.d_cardinalities=[16,16,16,8]", "kimg=616"])
+    assert {**to_dict(measured), "preset": "tiny-wide-d128"} == to_dict(get_preset("tiny-wide-d128"))
+    g_wide, d_wide = (sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset("tiny-wide").net))
+    g, d = (sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset("tiny-wide-d128").net))
+    assert g == g_wide and d > 2.5 * d_wide

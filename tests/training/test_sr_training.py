@@ -22,13 +22,17 @@ from ganforge.training.checkpoint import CheckpointError, list_checkpoints, read
 from ganforge.training.overrides import ConfigError, apply_overrides
 from ganforge.training.validate import check_metrics
 
+REAL_BUILD_LPIPS, REAL_LPIPS_NOTE = sr_task.build_lpips, sr_task.lpips_weights_note
+
 
 @pytest.fixture(autouse=True)
 def small_vgg(monkeypatch):
-    """A narrow random VGG16 in place of the ImageNet trunk and an L1 stand-in for LPIPS: no weights are read."""
+    """A narrow random VGG16 in place of the ImageNet trunk and an L1 stand-in for LPIPS (its weights count as
+    installed): no weights are read."""
     monkeypatch.setattr(sr_task, "build_perceptual",
                         lambda name, weights=None: L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name)))
     monkeypatch.setattr(sr_task, "build_lpips", fake_lpips)
+    monkeypatch.setattr(sr_task, "lpips_weights_note", lambda net: None)
 
 
 def photos(n: int = 2, side: int = 48) -> HRImages:
@@ -134,6 +138,8 @@ def test_gan_stage_starts_from_the_esrnet_ema_generator(tmp_path):
     ({"loss.r1": True}, "task=sr does not support loss.r1"),
     ({"conditional": True}, "task=sr does not support conditional"),
     ({"schedule.beta1": 1.0}, "schedule.beta1"),
+    ({"sr.pool_size": 5}, r"sr.pool_size 5 is not a multiple of batch_size 2.*sr.pool_size=4 or 6"),
+    ({"sr.pool_size": -2}, "sr.pool_size must be >= 0"),
 ])
 def test_bad_settings_are_refused_when_built(tmp_path, overrides, match):
     with pytest.raises(ConfigError, match=match):
@@ -251,3 +257,66 @@ def test_lpips_off_is_never_built(tmp_path, monkeypatch):
     rows = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     assert rows and all("lpips" not in r for r in rows)
 
+
+
+def test_presets_carry_realesrgan_pool_and_usm_options():
+    for name, pool in (("realesrnet-x4plus", 720), ("realesrgan-x4plus", 720), ("sr-tiny-esrnet", 120),
+                       ("sr-tiny", 120)):  # 15 batches: queue_size 180 at 12 pairs per GPU
+        s = get_preset(name).sr
+        assert s.pool_size == pool and (s.gt_usm, s.l1_gt_usm, s.percep_gt_usm, s.gan_gt_usm) == (True, True, True,
+                                                                                                   False)
+
+
+@pytest.mark.parametrize("l1, percep, gan", [(True, True, False), (False, False, True)])
+def test_usm_switches_choose_each_terms_target(tmp_path, l1, percep, gan):
+    t = Trainer(sr_config(tmp_path / "r", **{"sr.l1_gt_usm": l1, "sr.percep_gt_usm": percep, "sr.gan_gt_usm": gan}),
+                dataset=photos())
+    assert t.task.sampler.usm and t.task.sampler.pool.size == 120  # the preset's: LR from USM(HR), a pool
+    lr, hr = t.task.next_batch()
+    sharp = usm_sharpen(hr)
+    assert (sharp - hr).abs().max() > 0.05  # the sharpened crop is another target
+    seen = []
+
+    def D(x):
+        seen.append(x)
+        return torch.zeros(x.shape[0], 1, *x.shape[-2:])
+
+    _, terms, sr = t.task.generator_loss(t.G, D, lr, hr)
+    assert terms["L1"] == pytest.approx(F.l1_loss(sr, sharp if l1 else hr).item(), rel=1e-6)
+    assert terms["L1"] != pytest.approx(F.l1_loss(sr, hr if l1 else sharp).item(), rel=1e-6)
+    assert terms["L_percep"] == pytest.approx(t.task.perceptual(sr, sharp if percep else hr).item(), rel=1e-6)
+    t.task.discriminator_loss(D, hr, sr)
+    assert torch.equal(seen[-1][:len(hr)], sharp if gan else hr)  # D's reals
+
+
+@pytest.fixture
+def no_lpips_weights(monkeypatch, tmp_path):
+    """The real LPIPS functions with empty weight folders: as on a machine where setup_weights never ran."""
+    monkeypatch.setattr(sr_task, "lpips_weights_note", REAL_LPIPS_NOTE)
+    monkeypatch.setenv("GANFORGE_WEIGHTS_DIR", str(tmp_path / "no-weights"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch"))
+    monkeypatch.delenv("GANFORGE_ALLOW_DOWNLOAD", raising=False)
+
+
+def test_final_evaluation_without_lpips_weights_reports_psnr_and_ssim(tmp_path, no_lpips_weights, capsys):
+    out = tmp_path / "r"
+    Trainer(sr_config(out), dataset=photos()).train()  # sr.eval_lpips_net=auto, the default
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and {"psnr", "ssim"} <= set(rows[-1]) and all("lpips" not in r for r in rows)
+    assert list_checkpoints(out) and (out / "generator.safetensors").is_file()
+    err = [line for line in capsys.readouterr().err.splitlines() if "LPIPS" in line]
+    assert len(err) == 1 and "vgg16_features.safetensors is missing" in err[0] and "setup_weights" in err[0]
+    # compress's closing student / teacher evaluation builds its LPIPS the same way: left out, in one line
+    assert REAL_BUILD_LPIPS("auto") is None and REAL_BUILD_LPIPS("none") is None
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize("key", ["sr.eval_lpips_net", "sr.distill.eval_lpips_net"])
+def test_asking_for_lpips_without_its_weights_fails_before_training(tmp_path, no_lpips_weights, key):
+    kw = {key: "alexnet"}
+    if key.startswith("sr.distill"):
+        kw = {**kw, "sr.distill.method": "kd", "sr.distill.teacher": str(tmp_path / "teacher")}
+    with pytest.raises(UserError, match=rf"{key}=alexnet asks for LPIPS.*alexnet_features.safetensors is missing.*"
+                                        rf"setup_weights.*{key}=auto"):
+        Trainer(sr_config(tmp_path / "r", **kw), dataset=photos())
+    assert not list((tmp_path / "r").glob("ckpt-*"))

@@ -155,6 +155,11 @@ def resolve_sr_config(args: argparse.Namespace):
     return apply_overrides(cfg, args.overrides)
 
 
+def _lpips(scores: dict) -> str:
+    """The LPIPS part of the summary line; empty when LPIPS was left out (its weights are not installed)."""
+    return f" LPIPS {scores['lpips']:.4f}" if "lpips" in scores else ""
+
+
 def run_sr(args: argparse.Namespace) -> int:
     """`ganforge compress` on a super-resolution teacher: one task=sr Trainer run, then sr_eval.json."""
     from ganforge.compress.sr_distill import EVAL_FILE, compress_sr
@@ -171,9 +176,8 @@ def run_sr(args: argparse.Namespace) -> int:
     s, t = result["student"], result["teacher"]
     print(f"{d.method} SR student (C={d.fraction}, num_feat {cfg.sr.net.num_feat}, D num_feat "
           f"{cfg.sr.disc.num_feat}): {run_dir}\n"
-          f"  held-out pairs ({result['pairs']}): student PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f} LPIPS "
-          f"{s['lpips']:.4f}; teacher PSNR {t['psnr']:.2f} SSIM {t['ssim']:.4f} LPIPS {t['lpips']:.4f} "
-          f"({run_dir / EVAL_FILE})\n"
+          f"  held-out pairs ({result['pairs']}): student PSNR {s['psnr']:.2f} SSIM {s['ssim']:.4f}{_lpips(s)}; "
+          f"teacher PSNR {t['psnr']:.2f} SSIM {t['ssim']:.4f}{_lpips(t)} ({run_dir / EVAL_FILE})\n"
           f"  upscale:     ganforge upscale IMAGE OUT.png --weights {run_dir}\n"
           f"  report:      ganforge report {d.teacher} {run_dir}")
     return 0

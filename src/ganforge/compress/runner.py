@@ -26,19 +26,19 @@ from ganforge.compress.selection import resolve_eval_metric
 from ganforge.compress.student import make_student
 from ganforge.compress.student_stylegan import refuse_unsupported
 from ganforge.compress.teacher_stats import STATS_FILE, teacher_digest
-from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
+from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_uint8
 from ganforge.errors import UserError
 from ganforge.losses import get_loss
 from ganforge.networks import Discriminator, Generator, NetworkConfig
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig, to_dict
-from ganforge.training.ema import update_ema
 from ganforge.training.load import load_discriminator, load_generator, resolve_checkpoint
 from ganforge.training.logger import RunLogger
+from ganforge.training.loop import run_stages
 from ganforge.training.overrides import ConfigError, update_from_dict
 from ganforge.training.presets import get_preset
 from ganforge.training.rundir import RunDirError, RunLock, clear_run, run_contents
-from ganforge.training.schedules import ema_beta
+from ganforge.training.stages import RecipeSteps
 from ganforge.training.trainer import resolve_device
 from ganforge.training.validate import check_data_matches
 from ganforge.utils.grid import save_grid
@@ -72,8 +72,12 @@ def load_teacher(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     return load_generator(c, device), load_discriminator(c, device), cfg, c
 
 
-class CompressRunner:
-    """`CompressRunner(cfg).train()` distils the teacher into a C-width student; returns the run directory."""
+class CompressRunner(RecipeSteps):
+    """`CompressRunner(cfg).train()` distils the teacher into a C-width student; returns the run directory.
+
+    It builds the run (teacher, students, the method: a staged recipe, training.stages) and supplies the run-directory
+    hooks; the one training loop (training.loop.run_stages) steps it.
+    """
 
     def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None, overwrite: bool = False):
         ccfg.validate(cfg)
@@ -118,9 +122,9 @@ class CompressRunner:
                                   gamma, loss_cfg.r1, loss_cfg.r2, self.device, self.run_dir)
         self.method = METHOD_CLASSES[cfg.method](self.setup)
         self.sampler = BatchSampler(self.data, cfg.batch_size, cfg.seed, group=self.teacher_cfg.net.pack)
-        self.cur_nimg, self.step = 0, 0
+        self.batch_size, self.max_nonfinite_skips = cfg.batch_size, cfg.max_nonfinite_skips
+        self.cur_nimg, self.step, self.stage, self.nonfinite = 0, 0, "", 0
         self.best: dict = {}
-        self.nonfinite = 0
         self._grid_z = torch.randn(cfg.grid_size, self.G_S.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         nc = self.G_S.num_classes
         self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
@@ -143,18 +147,30 @@ class CompressRunner:
     def total_kimg(self) -> float:
         return sum(k for _, k in self.method.stages())
 
+    @property
+    def recipe(self) -> DistillMethod:
+        return self.method
+
+    @property
+    def G(self) -> nn.Module:
+        return self.G_S
+
+    def ema_halflife(self, cur_nimg: int) -> float:
+        """G_ema's half-life in images: ema_halflife_kimg, capped at ema_rampup x images seen (StyleGAN2-ADA)."""
+        return min(self.cfg.ema_halflife_kimg * 1000, cur_nimg * self.cfg.ema_rampup)
+
     # ---- checkpoints ---------------------------------------------------------------------------------------------
     def _modules(self) -> dict[str, nn.Module]:
         return {"G": self.G_S, "D": self.D_S, "G_ema": self.G_ema, **self.method.modules()}
 
-    def _state(self, stage: str) -> dict:
-        return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": stage, "best": self.best, "arm": self.arm,
+    def _state(self) -> dict:
+        return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": self.stage, "best": self.best, "arm": self.arm,
                 "config": self.student_train_cfg, "compress": ccfg.to_dict(self.cfg),
                 "teacher": {"checkpoint": str(self.teacher_ckpt), "digest": teacher_digest(self.G_T)}}
 
-    def save_checkpoint(self, stage: str, tag: str | None = None) -> Path:
+    def save_checkpoint(self, tag: str | None = None) -> Path:
         tag = tag or f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
-        path = ckpt.write_checkpoint(self.run_dir, tag, self._modules(), self.method.optimizers(), self._state(stage),
+        path = ckpt.write_checkpoint(self.run_dir, tag, self._modules(), self.method.optimizers(), self._state(),
                                      {"torch_cpu": torch.get_rng_state()})
         if tag.startswith(ckpt.CKPT_PREFIX):
             ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
@@ -188,54 +204,23 @@ class CompressRunner:
             f.write(json.dumps(record) + "\n")
         if is_better(key, results[key], self.best.get("value")):
             self.best = {"metric": key, "value": results[key], "kimg": self.cur_nimg / 1000, "stage": stage}
-            self.save_checkpoint(stage, tag="best")
+            self.save_checkpoint(tag="best")
             self.save_generator()
         return results
 
-    # ---- the loop -------------------------------------------------------------------------------------------------
-    def _ema_beta(self) -> float:
-        halflife = min(self.cfg.ema_halflife_kimg * 1000, self.cur_nimg * self.cfg.ema_rampup)
-        return ema_beta(self.cfg.batch_size, halflife)
+    # ---- the loop's hooks (training.loop; the step itself is training.stages.RecipeSteps) ------------------------
+    def evaluate_during(self, stage: str) -> None:
+        self.evaluate(stage)
+
+    def end_stage(self, stage: str) -> None:
+        self.evaluate(stage)  # model selection after every stage (SDAKD Sec. 4.2)
 
     def train(self) -> Path:
         cfg = self.cfg
         self.save_grid()
-        log_every, snap_every = cfg.log_every_kimg * 1000, cfg.snapshot_every_kimg * 1000
-        eval_every = cfg.eval_every_kimg * 1000
-        next_log = log_every if log_every > 0 else float("inf")
-        next_snap = snap_every if snap_every > 0 else float("inf")
-        next_eval = eval_every if eval_every > 0 else float("inf")
-        t0, stage_end, stage = time.time(), 0, ""
-        for stage, kimg in self.method.stages():
-            stage_end += int(kimg * 1000)
-            while self.cur_nimg < stage_end:
-                real_u8, c = self.sampler.next(self.device)
-                real = to_float(real_u8)
-                z = torch.randn(cfg.batch_size, self.G_S.z_dim).to(self.device)
-                terms = self.method.step(stage, real, c, z)
-                skipped = any(v for k, v in terms.items() if k.startswith("skipped"))
-                self.nonfinite = self.nonfinite + 1 if skipped else 0
-                if self.nonfinite > cfg.max_nonfinite_skips:
-                    raise FloatingPointError(f"{self.nonfinite} consecutive non-finite steps at {self.cur_nimg} "
-                                             "images; lower the learning rate or loss weights")
-                if not skipped:
-                    update_ema(self.G_ema, self.G_S, self._ema_beta())
-                self.cur_nimg += cfg.batch_size
-                self.step += 1
-                if self.cur_nimg >= next_log or self.cur_nimg >= stage_end:
-                    sec = (time.time() - t0) / max(self.cur_nimg / 1000, 1e-9)
-                    self.logger.log({"kimg": self.cur_nimg / 1000, "step": self.step, "stage": stage,
-                                     "sec_per_kimg": sec, **terms})
-                    next_log = (self.cur_nimg // log_every + 1) * log_every if log_every > 0 else float("inf")
-                if self.cur_nimg >= next_snap:
-                    self.save_checkpoint(stage)
-                    self.save_grid()
-                    next_snap += snap_every
-                if self.cur_nimg >= next_eval and self.cur_nimg < stage_end:
-                    self.evaluate(stage)
-                    next_eval += eval_every
-            self.evaluate(stage)  # model selection after every stage (SDAKD Sec. 4.2)
-        self.save_checkpoint(stage)
+        run_stages(self, self.method.stages(), cfg.log_every_kimg * 1000, cfg.snapshot_every_kimg * 1000,
+                   cfg.eval_every_kimg * 1000)
+        self.save_checkpoint()
         self.save_grid()
         if not self.best:
             self.save_generator()

@@ -3,7 +3,8 @@
 HR images come from a folder (or zip) of photos of any sizes, or from the built-in `photos`: real photographs that
 ship inside scikit-learn and matplotlib, so SR training works offline (sources and licences: docs/super_resolution.md,
 "Training data"). `SRPairSampler` cuts random crops, flips them, and degrades them with ganforge.data.degradation;
-its only state is (seed, step), so a run resumes on exactly the batches it would have drawn.
+with `pool_size`, Real-ESRGAN's training pair pool (ganforge.data.sr_pool) mixes its batches. Its state is (seed,
+step) and the pool's (step, index) origins, so a run resumes on exactly the batches it would have drawn.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import numpy as np
 import torch
 
 from ganforge.data.dataset import DatasetError
-from ganforge.data.degradation import DegradationConfig, degrade
+from ganforge.data.degradation import DegradationConfig, degrade, usm_sharpen
 from ganforge.data.images import IMAGE_EXTENSIONS, ImageSource, decode_image
+from ganforge.data.sr_pool import Pair, PairPool
 from ganforge.limits import hint, limit
 
 # name -> (package, file inside the installed package); all three packages are ganforge dependencies
@@ -135,18 +137,21 @@ def _check_int(name: str, v: int, lo: int) -> None:
 
 class SRPairSampler:
     """(LR, HR) float batches in [0, 1]: random crop x crop HR patches (uniformly chosen images, random position,
-    horizontal flip with probability 1/2 if hflip) and their LR inputs of side crop / scale from `degradation`.
+    horizontal flip with probability 1/2 if hflip) and their LR inputs of side crop / scale from `degradation`, applied
+    to the unsharp-masked crop if `usm` (Real-ESRGAN degrades gt_usm; the HR returned is the plain crop).
 
     Batch `step` on `rank` draws everything from a generator seeded by (seed, step, rank), so the state is
-    {seed, step} and a resumed run sees the same batches; ranks draw different crops.
+    {seed, step} and a resumed run sees the same batches; ranks draw different crops. pool_size > 0 passes the
+    batches through a PairPool of that many pairs (a multiple of batch_size), whose origins join the state.
     """
 
     def __init__(self, images: HRImages, crop: int = 256, scale: int = 4, batch_size: int = 12, seed: int = 0,
                  degradation: DegradationConfig | None = None, hflip: bool = True, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, usm: bool = False, pool_size: int = 0):
         _check_int("crop", crop, 1)
         _check_int("scale", scale, 1)
         _check_int("batch_size", batch_size, 1)
+        _check_int("pool_size", pool_size, 0)
         if crop % scale:
             raise DatasetError(f"SRPairSampler: the HR crop {crop} is not a multiple of the scale {scale}; use "
                                f"{crop - crop % scale or scale}")
@@ -158,12 +163,13 @@ class SRPairSampler:
             raise DatasetError(f"{images.name}: {images.files[small]} is {w}x{h}, smaller than the {crop}x{crop} HR "
                                f"crop; use a crop of at most {images.min_side} or load with skip_small=True")
         self.images, self.crop, self.scale, self.batch_size = images, crop, scale, batch_size
-        self.seed, self.hflip, self.rank = seed, hflip, rank
+        self.seed, self.hflip, self.rank, self.usm = seed, hflip, rank, usm
         self.degradation = degradation or DegradationConfig()
+        self.pool = PairPool(pool_size, batch_size, seed) if pool_size else None
         self.step = 0
 
-    def _generator(self) -> torch.Generator:
-        digest = hashlib.sha256(f"sr-pairs:{self.seed}:{self.step}:{self.rank}".encode()).digest()
+    def _generator(self, step: int) -> torch.Generator:
+        digest = hashlib.sha256(f"sr-pairs:{self.seed}:{step}:{self.rank}".encode()).digest()
         return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
     def _crops(self, g: torch.Generator) -> torch.Tensor:
@@ -179,18 +185,30 @@ class SRPairSampler:
             out[j] = patch.flip(-1) if self.hflip and bool(torch.rand((), generator=g) < 0.5) else patch
         return out
 
-    def next(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """The next (LR [B, 3, crop / scale, crop / scale], HR [B, 3, crop, crop]) pair of float batches on device."""
-        g = self._generator()
+    def draw(self, step: int, device: torch.device | str = "cpu") -> Pair:
+        """Batch `step`'s fresh (LR, HR) pair, before the pool: HR crops, LR degraded from them (or from their USM)."""
+        g = self._generator(step)
         hr = self._crops(g).to(device).float() / 255.0
-        lr = degrade(hr, self.scale, g, self.degradation)
+        lr = degrade(usm_sharpen(hr) if self.usm else hr, self.scale, g, self.degradation)
+        return lr, hr
+
+    def next(self, device: torch.device | str = "cpu") -> Pair:
+        """The next (LR [B, 3, crop / scale, crop / scale], HR [B, 3, crop, crop]) pair of float batches on device."""
+        lr, hr = self.draw(self.step, device)
+        if self.pool is not None:
+            lr, hr = self.pool.swap(lr, hr, self.step, lambda s: self.draw(s, device))
         self.step += 1
         return lr, hr
 
     def state_dict(self) -> dict:
-        """The whole sampler state, for checkpoints."""
-        return {"seed": self.seed, "step": self.step}
+        """The whole sampler state, for checkpoints: JSON-ready (the pool as its pairs' origins)."""
+        pool = {"pool": self.pool.state_dict()} if self.pool is not None else {}
+        return {"seed": self.seed, "step": self.step, **pool}
 
     def load_state_dict(self, state: dict) -> None:
-        """Resume from state_dict(): the next batch is the one the saved sampler would have drawn."""
+        """Resume from state_dict(): the next batch is the one the saved sampler would have drawn. A state without a
+        pool (pool_size was 0, or a checkpoint from before the pool) starts the pool empty."""
         self.seed, self.step = int(state["seed"]), int(state["step"])
+        if self.pool is not None:
+            self.pool.seed = self.seed
+            self.pool.load_state_dict(state.get("pool") or [], self.step)

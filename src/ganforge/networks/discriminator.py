@@ -71,9 +71,14 @@ class Discriminator(nn.Module):
             x = x.reshape(n // self.pack, self.pack * ch, h, w)  # PacGAN: consecutive samples share one input
             if c is not None and self.embed is not None:
                 packs = c.view(-1, self.pack)
-                if not bool((packs == packs[:, :1]).all()):
-                    raise ValueError(f"a class-conditional discriminator with net.pack = {self.pack} needs the "
-                                     "samples of each pack to share one label (draw labels in groups)")
+                same = (packs == packs[:, :1]).all()
+                msg = (f"a class-conditional discriminator with net.pack = {self.pack} needs the samples of each "
+                       "pack to share one label (draw labels in groups)")
+                if same.device.type == "cpu":
+                    if not bool(same):
+                        raise ValueError(msg)
+                else:  # on an accelerator, checked without a host sync on every D call
+                    torch._assert_async(same, msg)
                 c = packs[:, 0]
         x = self.from_rgb(x)
         feats = []

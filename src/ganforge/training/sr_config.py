@@ -14,9 +14,11 @@ Stage = Literal["esrnet", "esrgan"]
 # train_realesrgan_x4plus.yml with L1 1.0 + perceptual 1.0 + GAN 0.1.
 STAGE_WEIGHTS: dict[str, tuple[float, float]] = {"esrnet": (0.0, 0.0), "esrgan": (1.0, 0.1)}
 # what `metrics` may ask of SRTask.evaluate (ganforge.metrics.sr: Y channel, border = the scale); it adds LPIPS on its
-# own when sr.eval_lpips_net's weights are found offline
+# own as sr.eval_lpips_net says
 SR_METRICS = ("psnr", "ssim")
-EvalLPIPS = Literal["vgg16", "alexnet", "none"]
+# LPIPS in the SR evaluations: "auto" = VGG16 when its weights are installed, else left out with one line; a named
+# network is required (its weights are checked before training); "none" leaves LPIPS out
+EvalLPIPS = Literal["auto", "vgg16", "alexnet", "none"]
 UNET_STRIDE = 8  # UNetDiscriminatorSN halves the input three times and adds the skips back: crops are multiples of 8
 DistillMethod = Literal["none", "kd", "sdakd"]
 
@@ -43,7 +45,7 @@ class SRDistillConfig:
     d_match: Literal["centred", "sigmoid"] = "centred"
     mlp_weight: float = 1.0  # sdakd: lambda1 of L_MLP (SDAKD Eq. 1 and 3; Sec. 4.2 sets 1); 0 leaves the MLP out
     mlp_hidden: int | None = None  # hidden width of the feature MLP (default: the teacher's feature width)
-    eval_lpips_net: Literal["vgg16", "alexnet"] = "vgg16"  # LPIPS of the final student/teacher evaluation
+    eval_lpips_net: EvalLPIPS = "auto"  # LPIPS of the final student/teacher evaluation
 
     def __post_init__(self) -> None:
         if self.method != "none" and not self.teacher:
@@ -64,8 +66,10 @@ class SRTrainConfig:
     """Real-ESRGAN (Wang et al. 2021, Sec. 4.1): stage "esrnet" trains G with L1 alone; "esrgan" (initialised from
     an esrnet run with init_from) adds the perceptual and GAN terms against the U-Net discriminator `disc`.
 
-    HR crops come from the run's `data` (a folder, or the built-in "photos"), LR inputs from `degradation`.
-    `gt_usm`: L1 and perceptual targets are the unsharp-masked HR crop, as released (the D sees the plain crop).
+    HR crops come from the run's `data` (a folder, or the built-in "photos"), LR inputs from `degradation` of the
+    unsharp-masked (USM) crop if `gt_usm` (Real-ESRGAN always degrades gt_usm). `pool_size` pairs (over all processes,
+    a multiple of batch_size; 0 = off) form Real-ESRGAN's training pair pool. The L1, perceptual and GAN terms see
+    the USM crop or the plain one as l1_gt_usm / percep_gt_usm / gan_gt_usm say (released: True, True, False).
     perceptual_weight / gan_weight None = the stage's value (STAGE_WEIGHTS). The perceptual network is the offline
     VGG16 with VGG19's layers mapped to it (docs/super_resolution.md), or VGG19 from `perceptual_weights` (or the
     GANFORGE_VGG19_WEIGHTS file). PSNR / SSIM (and LPIPS with `eval_lpips_net`) are measured on `eval_pairs` pairs
@@ -75,8 +79,12 @@ class SRTrainConfig:
     stage: Stage = "esrgan"
     crop: int = 256  # HR crop side; the LR input is crop / net.scale
     skip_small: bool = False  # leave out HR photos smaller than the crop instead of refusing the folder
+    pool_size: int = 0  # Real-ESRGAN's queue_size: 180 per GPU at 12 pairs per GPU; the presets set it
     degradation: Literal["realesrgan", "bicubic"] = "realesrgan"
-    gt_usm: bool = True
+    gt_usm: bool = True  # the LR input is degraded from USM(HR), as in Real-ESRGAN (and RealESRNet's gt_usm)
+    l1_gt_usm: bool = True  # L1 target USM(HR) (Real-ESRGAN's l1_gt_usm)
+    percep_gt_usm: bool = True  # perceptual target USM(HR) (percep_gt_usm)
+    gan_gt_usm: bool = False  # D's real input USM(HR) (gan_gt_usm); the released options show D the plain crop
     net: SRNetConfig = field(default_factory=SRNetConfig)
     disc: SRDiscConfig = field(default_factory=SRDiscConfig)
     pixel_weight: float = 1.0
@@ -87,7 +95,7 @@ class SRTrainConfig:
     eval_data: str | None = None
     eval_pairs: int = 16
     eval_seed: int = 1_000_000
-    eval_lpips_net: EvalLPIPS = "vgg16"  # LPIPS next to PSNR / SSIM in the periodic evaluation; "none": left out
+    eval_lpips_net: EvalLPIPS = "auto"  # LPIPS next to PSNR / SSIM in the periodic evaluations (EvalLPIPS)
     distill: SRDistillConfig = field(default_factory=SRDistillConfig)
 
     def weights(self) -> tuple[float, float, float]:
@@ -97,6 +105,8 @@ class SRTrainConfig:
                 gan if self.gan_weight is None else self.gan_weight)
 
     def __post_init__(self) -> None:
+        if self.pool_size < 0:
+            raise ValueError(f"sr.pool_size must be >= 0 (0 turns the training pair pool off), got {self.pool_size}")
         if self.crop % self.net.scale:
             raise ValueError(f"sr.crop {self.crop} is not a multiple of sr.net.scale {self.net.scale}")
         if self.net.num_in_ch != 3 or self.net.num_out_ch != 3 or self.disc.num_in_ch != 3:
@@ -128,6 +138,12 @@ def check_sr_task(cfg: Any) -> None:
             value = reduce(getattr, key.split("."), cfg)
             raise ValueError(f"task=sr does not support {key}={value}; set {key}={fix} (the SR recipe: "
                              "docs/super_resolution.md, Training)")
+    pool, batch = cfg.sr.pool_size, cfg.batch_size
+    if pool % batch:  # the released code asserts queue_size % batch == 0: whole batches go in and out
+        lo, hi = pool - pool % batch, pool + batch - pool % batch
+        raise ValueError(f"sr.pool_size {pool} is not a multiple of batch_size {batch}: the training pair pool swaps "
+                         f"whole batches; set sr.pool_size={lo or hi}" + (f" or {hi}" if lo else "") +
+                         " (or 0 to turn the pool off), or change batch_size")
 
 
 __all__ = ["SR_METRICS", "STAGE_WEIGHTS", "DistillMethod", "EvalLPIPS", "SRDistillConfig", "SRTrainConfig", "Stage",

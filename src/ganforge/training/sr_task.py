@@ -18,17 +18,20 @@ from torch import nn
 
 from ganforge.data.degradation import DegradationConfig, usm_sharpen
 from ganforge.data.sr_pairs import HRImages, SRPairSampler, load_hr_images
+from ganforge.errors import UserError
 from ganforge.losses import get_loss
 from ganforge.losses.sr import PerceptualLoss, build_perceptual
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
+from ganforge.training.overrides import ConfigError
 from ganforge.training.sr_config import SR_METRICS
 from ganforge.training.steps import discriminator_loss
 from ganforge.utils.grid import save_grid
 
 EVAL_BATCH = 8
 GRID_PAIRS = 8
+AUTO_LPIPS = "vgg16"  # the network sr.eval_lpips_net=auto uses when its weights are installed
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -36,9 +39,39 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0, 1).mul(255).round().div(255)
 
 
-def build_lpips(net: str) -> nn.Module:
-    """The LPIPS network of the SR evaluations (offline weights, ganforge.perceptual); OSError when the backbone
-    weights are not found."""
+def lpips_weights_note(net: str) -> str | None:
+    """None when the backbone weights of LPIPS `net` are found offline; else one line naming the missing file and how
+    to get it (docs/weights.md)."""
+    from ganforge.perceptual.weights import WeightsNotFoundError, backbone_spec, find_backbone_weights, weights_dir
+
+    try:
+        find_backbone_weights(net)
+    except WeightsNotFoundError:
+        return (f"the {net} LPIPS backbone weights file {weights_dir() / backbone_spec(net).cache_file} is missing; "
+                "`python -m ganforge.perceptual.setup_weights` installs it offline (docs/weights.md)")
+    return None
+
+
+def require_lpips_weights(key: str, net: str) -> None:
+    """Before training: a UserError naming the fix when `key` names an LPIPS network whose weights are missing."""
+    note = lpips_weights_note(net) if net in ("vgg16", "alexnet") else None
+    if note is not None:
+        raise UserError(f"{key}={net} asks for LPIPS in the SR evaluation, but {note}; or set {key}=auto (LPIPS "
+                        f"only when its weights are installed) or {key}=none")
+
+
+def build_lpips(net: str) -> nn.Module | None:
+    """The LPIPS network of the SR evaluations (offline weights, ganforge.perceptual, EvalLPIPS): None for "none",
+    and for "auto" when VGG16's weights are missing (said in one line on stderr); OSError when a named network's
+    weights are missing (runs check those before training: require_lpips_weights)."""
+    if net == "none":
+        return None
+    if net == "auto":
+        note = lpips_weights_note(AUTO_LPIPS)
+        if note is not None:
+            print(f"ganforge: LPIPS is left out of the SR evaluation: {note}", file=sys.stderr)
+            return None
+        net = AUTO_LPIPS
     from ganforge.perceptual import LPIPS
 
     return LPIPS(net)
@@ -76,8 +109,13 @@ class SRTask:
         self.cfg, self.device, self.scale = s, device, s.net.scale
         self.images = images if images is not None else load_hr_images(cfg.data, s.crop, s.skip_small)
         degradation = DegradationConfig(mode=s.degradation)
+        if s.pool_size % (batch_size * world_size):  # configs set field by field skip check_sr_task
+            raise ConfigError(f"sr.pool_size {s.pool_size} is not a multiple of batch_size {batch_size * world_size}; "
+                              "set sr.pool_size to a multiple of it, or 0 to turn the training pair pool off")
+        # each process keeps its share of the pool, a multiple of its batch (Real-ESRGAN: 180 per GPU)
         self.sampler = SRPairSampler(self.images, s.crop, self.scale, batch_size, cfg.seed, degradation,
-                                     hflip=cfg.xflip, rank=rank, world_size=world_size)
+                                     hflip=cfg.xflip, rank=rank, world_size=world_size, usm=s.gt_usm,
+                                     pool_size=s.pool_size // world_size)
         self.G: nn.Module = build_sr_generator(s.net)
         self.D: nn.Module = build_sr_discriminator(s.disc)
         self.pixel_weight, self.perceptual_weight, self.gan_weight = s.weights()
@@ -90,6 +128,10 @@ class SRTask:
         self.eval_lr, self.eval_hr = SRPairSampler(held_out, s.crop, self.scale, s.eval_pairs, s.eval_seed,
                                                    degradation, hflip=False).next()
         self.images_per_step = batch_size * world_size
+        if cfg.metrics:  # a named LPIPS network must be there: fail now, not after training
+            require_lpips_weights("sr.eval_lpips_net", s.eval_lpips_net)
+        if s.distill.method != "none":  # compress ends with an LPIPS evaluation of student and teacher
+            require_lpips_weights("sr.distill.eval_lpips_net", s.distill.eval_lpips_net)
         self._lpips: nn.Module | None = None
         self._lpips_missing = s.eval_lpips_net == "none"
         self.distiller = None
@@ -126,18 +168,26 @@ class SRTask:
             self.distiller.begin_step(self.sampler.step * self.images_per_step)
         return self.sampler.next(self.device)
 
+    def targets(self, hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(L1, perceptual, GAN) targets: USM(hr) or hr as sr.l1_gt_usm / percep_gt_usm / gan_gt_usm say (Real-ESRGAN's
+        released options: USM, USM, plain). The USM crop is recomputed from the batch's HR, which the pair pool may
+        have swapped, as released."""
+        s = self.cfg
+        sharp = usm_sharpen(hr) if (s.l1_gt_usm or s.percep_gt_usm or s.gan_gt_usm) else hr
+        return (sharp if s.l1_gt_usm else hr, sharp if s.percep_gt_usm else hr, sharp if s.gan_gt_usm else hr)
+
     def generator_loss(self, G: nn.Module, D: nn.Module, lr: torch.Tensor, hr: torch.Tensor
                        ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-        """L_G = w_pix |G(lr) - y|_1 + w_percep L_percep(G(lr), y) + w_GAN L_adv(D(G(lr))), y = USM(hr) if gt_usm
-        (Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5), plus a distiller's teacher-output term (no GAN term in SDAKD's stage
-        2). Returns the loss, its logged terms and G(lr) for the D step."""
+        """L_G = w_pix |G(lr) - y_1|_1 + w_percep L_percep(G(lr), y_p) + w_GAN L_adv(D(G(lr))) with y_1, y_p = USM(hr)
+        or hr (targets; Real-ESRGAN Sec. 4.1; ESRGAN Eq. 5), plus a distiller's teacher-output term (no GAN term in
+        SDAKD's stage 2). Returns the loss, its logged terms and G(lr) for the D step."""
         sr = G(lr) if self.distiller is None else self.distiller.student_forward(G, lr)
-        target = usm_sharpen(hr) if self.cfg.gt_usm else hr
-        pixel = F.l1_loss(sr, target)
+        l1_target, percep_target, gan_real = self.targets(hr)
+        pixel = F.l1_loss(sr, l1_target)
         loss = self.pixel_weight * pixel
         terms = {"L1": float(pixel.detach())}
         if self.perceptual is not None:
-            percep = self.perceptual(sr, target)
+            percep = self.perceptual(sr, percep_target)
             loss = loss + self.perceptual_weight * percep
             terms["L_percep"] = float(percep.detach())
         if self.distiller is not None:
@@ -149,7 +199,7 @@ class SRTask:
             real_logits = torch.zeros_like(fake_logits)
             if self.needs_real:
                 with torch.no_grad():
-                    real_logits = D(hr).float()
+                    real_logits = D(gan_real).float()
             adv = self.loss_g(real_logits, fake_logits).mean()  # per-pixel logits of the U-Net D, averaged
             loss = loss + self.gan_weight * adv
             terms["L_GAN"] = float(adv.detach())
@@ -158,11 +208,12 @@ class SRTask:
 
     def discriminator_loss(self, D: nn.Module, hr: torch.Tensor, sr: torch.Tensor
                            ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The shared D step (ganforge.training.steps) on plain HR crops against G's detached outputs, no penalties;
-        in SDAKD's stage 2, the distiller's matching of the teacher D."""
+        """The shared D step (ganforge.training.steps) on the real crops (plain, or USM with sr.gan_gt_usm) against
+        G's detached outputs, no penalties; in SDAKD's stage 2, the distiller's matching of the teacher D."""
+        real = self.targets(hr)[2]
         if self.distiller is not None and not self.distiller.g_adversarial:
-            return self.distiller.discriminator_loss(D, hr, sr)
-        loss, terms, _, _ = discriminator_loss(lambda x, c: D(x), hr, sr.detach(), None, self.loss_d, 0.0,
+            return self.distiller.discriminator_loss(D, real, sr)
+        loss, terms, _, _ = discriminator_loss(lambda x, c: D(x), real, sr.detach(), None, self.loss_d, 0.0,
                                                False, False)
         return loss, terms
 
@@ -181,15 +232,20 @@ class SRTask:
                          metrics)
 
     def _lpips_net(self, log: Callable[[dict], None] | None) -> nn.Module | None:
-        """The evaluation's LPIPS network, built at the first evaluation; None when off or not available."""
+        """The evaluation's LPIPS network, built at the first evaluation; None when off or not available, said once
+        in one line (stderr and `log`) naming the missing weights: an evaluation never stops the run."""
         if self._lpips is None and not self._lpips_missing:
-            try:
-                self._lpips = build_lpips(self.cfg.eval_lpips_net)
-            except (OSError, ImportError) as e:
+            net = self.cfg.eval_lpips_net
+            net = AUTO_LPIPS if net == "auto" else net
+            note = lpips_weights_note(net)
+            if note is None:
+                try:
+                    self._lpips = build_lpips(net)
+                except (OSError, ImportError, ValueError, RuntimeError) as e:  # e.g. weights removed or corrupt
+                    note = f"the {net} LPIPS network could not be built ({str(e).splitlines()[0]}); see docs/weights.md"
+            if note is not None:
                 self._lpips_missing = True
-                note = (f"LPIPS is left out of the SR evaluation: no offline {self.cfg.eval_lpips_net} LPIPS network "
-                        f"({e}); `python -m ganforge.perceptual.setup_weights` installs it, sr.eval_lpips_net=none "
-                        "turns it off")
+                note = f"LPIPS is left out of the SR evaluation: {note}; sr.eval_lpips_net=none turns it off"
                 print(f"ganforge: {note}", file=sys.stderr)
                 if log is not None:
                     log({"event": "lpips_skipped", "note": note})
@@ -227,4 +283,5 @@ class SRTask:
         return c
 
 
-__all__ = ["SRTask", "build_lpips", "net_diff", "quantize", "sr_scores"]
+__all__ = ["SRTask", "build_lpips", "lpips_weights_note", "net_diff", "quantize", "require_lpips_weights",
+           "sr_scores"]

@@ -6,14 +6,12 @@ import contextlib
 import copy
 import json
 import signal
-import time
 import uuid
 import warnings
 from collections.abc import Collection
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ganforge.augment import build_augment, build_controller
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_float, to_uint8
@@ -28,6 +26,7 @@ from ganforge.training.ema import update_ema
 from ganforge.training.finetune import skip_burnin
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
+from ganforge.training.loop import run_stages
 from ganforge.training.overrides import ConfigError
 from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, EMAHalfLife, ema_beta
@@ -264,11 +263,11 @@ class Trainer(CheckpointMixin):
         d_feats = (lambda x: self.D(x, c, return_features=True)[1]) if self.cfg.sd.distance == "d-features" else None
         return lambda fake, teacher: sd.generator_term(fake, teacher, d_feats)
 
-    # ---- the loop ----------------------------------------------------------------------------------------------
+    # ---- the loop (training.loop runs it; these are its hooks) -----------------------------------------------
     def _request_stop(self, signum, frame) -> None:
         self._stop_requested = True
 
-    def _should_stop(self) -> bool:
+    def should_stop(self) -> bool:
         """A signal on any rank stops all ranks after the same step (otherwise collectives would hang)."""
         if self.dist.world_size > 1:
             flag = torch.tensor([float(self._stop_requested)], device=self.device)
@@ -276,12 +275,26 @@ class Trainer(CheckpointMixin):
             self._stop_requested = bool(flag.item())
         return self._stop_requested
 
-    def _handle_nonfinite(self, term: str) -> None:
+    def handle_nonfinite(self, term: str) -> None:
         action = self.guard.bad(self.step, term)  # raises TrainingDiverged when out of options
         self.logger.log({"event": "nonfinite", "term": term, "step": self.step, "action": action,
                          "kimg": self.cur_nimg / 1000})
         if action == "rollback":
             self.restore(self.latest_checkpoint(), rollback=True)
+
+    def begin_stage(self, stage: str) -> None:
+        """The GAN recipes run as one stage."""
+
+    def end_stage(self, stage: str) -> None:
+        """Nothing: the closing evaluation follows the final checkpoint (train)."""
+
+    def log_record(self, stage: str, sec_per_kimg: float, terms: dict) -> dict:
+        return {"kimg": self.cur_nimg / 1000, "step": self.step, "sec_per_kimg": sec_per_kimg,
+                "max_rss_mb": _max_rss_mb(), **{k: v for k, v in terms.items() if k != "nonfinite"}}
+
+    def evaluate_during(self, stage: str) -> None:
+        self.evaluate()
+        barrier(self.dist)
 
     def save_grid(self) -> Path | None:
         if not self.dist.is_main:
@@ -329,50 +342,20 @@ class Trainer(CheckpointMixin):
 
     def train(self) -> Path:
         """Run until cfg.kimg; returns the run directory. SIGINT/SIGTERM checkpoint and stop cleanly."""
-        cfg, total = self.cfg, int(self.cfg.kimg * 1000)
+        cfg = self.cfg
         old_handlers = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         if self.cur_nimg == 0 and self.dist.is_main:
             self.save_checkpoint()  # a good state to roll back to exists from the start
             self.save_grid()
-        next_log = self.cur_nimg + cfg.log_every_kimg * 1000
-        next_snap = self.cur_nimg + cfg.snapshot_every_kimg * 1000
-        every_eval = cfg.metrics_every_kimg * 1000 if cfg.metrics and cfg.metrics_every_kimg > 0 else float("inf")
-        next_eval = self.cur_nimg + every_eval
-        bar = tqdm(total=total, initial=min(self.cur_nimg, total), unit="img", unit_scale=True,
-                   disable=not self.dist.is_main, dynamic_ncols=True)
-        t_start, n_start = time.time(), self.cur_nimg
         try:
-            while self.cur_nimg < total and not self._should_stop():
-                terms = self.train_step()
-                bar.update(cfg.batch_size)
-                if terms["nonfinite"] is not None:
-                    self._handle_nonfinite(terms["nonfinite"])
-                    bar.n = min(self.cur_nimg, total)
-                    continue
-                if self.cur_nimg >= next_log or self.cur_nimg >= total:
-                    elapsed = time.time() - t_start
-                    sec_per_kimg = elapsed / max((self.cur_nimg - n_start) / 1000, 1e-9)
-                    rec = {"kimg": self.cur_nimg / 1000, "step": self.step, "sec_per_kimg": sec_per_kimg,
-                           "max_rss_mb": _max_rss_mb(), **{k: v for k, v in terms.items() if k != "nonfinite"}}
-                    self.logger.log(rec)
-                    bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("loss_D", "loss_G") if k in terms},
-                                    s_kimg=f"{sec_per_kimg:.1f}")
-                    next_log += cfg.log_every_kimg * 1000
-                if self.cur_nimg >= next_snap:
-                    self.save_checkpoint()
-                    self.save_grid()
-                    next_snap += cfg.snapshot_every_kimg * 1000
-                if self.cur_nimg >= next_eval and self.cur_nimg < total:
-                    self.evaluate()
-                    barrier(self.dist)
-                    next_eval += every_eval
+            run_stages(self, [("", cfg.kimg)], cfg.log_every_kimg * 1000, cfg.snapshot_every_kimg * 1000,
+                       cfg.metrics_every_kimg * 1000 if cfg.metrics else 0, progress=self.dist.is_main)
         finally:
-            bar.close()
             for s, h in old_handlers.items():
                 signal.signal(s, h)
         self.save_checkpoint()
         self.save_grid()
-        if cfg.metrics and not self._should_stop():  # collective: all ranks agree whether to evaluate
+        if cfg.metrics and not self.should_stop():  # collective: all ranks agree whether to evaluate
             self.evaluate()
         barrier(self.dist)
         self.logger.close()
