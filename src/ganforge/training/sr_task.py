@@ -24,7 +24,6 @@ from ganforge.losses.sr import PerceptualLoss, build_perceptual
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
-from ganforge.training.overrides import ConfigError
 from ganforge.training.sr_config import SR_METRICS
 from ganforge.training.steps import discriminator_loss
 from ganforge.utils.grid import save_grid
@@ -109,10 +108,8 @@ class SRTask:
         self.cfg, self.device, self.scale = s, device, s.net.scale
         self.images = images if images is not None else load_hr_images(cfg.data, s.crop, s.skip_small)
         degradation = DegradationConfig(mode=s.degradation)
-        if s.pool_size % (batch_size * world_size):  # configs set field by field skip check_sr_task
-            raise ConfigError(f"sr.pool_size {s.pool_size} is not a multiple of batch_size {batch_size * world_size}; "
-                              "set sr.pool_size to a multiple of it, or 0 to turn the training pair pool off")
-        # each process keeps its share of the pool, a multiple of its batch (Real-ESRGAN: 180 per GPU)
+        # each process keeps its share of the pool, a multiple of its batch (Real-ESRGAN: 180 per GPU): the Trainer's
+        # validate_config ran check_sr_task, which holds sr.pool_size to a multiple of the global batch
         self.sampler = SRPairSampler(self.images, s.crop, self.scale, batch_size, cfg.seed, degradation,
                                      hflip=cfg.xflip, rank=rank, world_size=world_size, usm=s.gt_usm,
                                      pool_size=s.pool_size // world_size)
