@@ -32,7 +32,9 @@ _HALVES: dict[tuple[str, int | None], tuple[torch.Tensor, Any]] = {}
 
 @dataclass
 class Arm:
-    """One arm: ganforge config overrides for a training run, or `compress` flags for a `ganforge compress` run."""
+    """One arm: ganforge config overrides for a time-to-quality training run, `compress` flags for a `ganforge
+    compress` run, or `train` flags for a plain `ganforge train` run (tasks the ttq machinery does not cover, e.g.
+    super-resolution)."""
 
     name: str
     overrides: list[str] = field(default_factory=list)
@@ -40,6 +42,8 @@ class Arm:
     label: str = ""
     budget: float | None = None  # this arm's length (default: the experiment's)
     every: float | None = None
+    train: list[str] | None = None
+    seeds: list[int] | None = None  # the seeds this arm always runs (e.g. one teacher), whatever --seeds says
 
 
 @dataclass
@@ -178,23 +182,44 @@ def relative_to(path: Path, base: Path) -> str:
     return str(path.relative_to(base))
 
 
-def run_compress_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
-    """One `ganforge compress` run, in-process; it cannot resume, so an unfinished one restarts (--overwrite)."""
+def resumable(run_dir: Path, command: str) -> bool:
+    """A run directory with a checkpoint that `ganforge train --resume` / SR `ganforge compress --resume` continues
+    (a GAN compression run cannot be resumed)."""
+    from ganforge.training.checkpoint import list_checkpoints
+
+    if not run_dir.is_dir() or not list_checkpoints(run_dir):
+        return False
+    if command == "train":
+        return True
+    try:
+        return json.loads((run_dir / "config.json").read_text()).get("task") == "sr"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
+    """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process: an unfinished run
+    continues from its checkpoint where it can (resumable), else it restarts (--overwrite)."""
     from ganforge.cli.main import main
 
-    run_dir = out / "compress" / f"{arm.name}-s{seed}"
+    command = "compress" if arm.compress is not None else "train"
+    run_dir = out / command / f"{arm.name}-s{seed}"
     budget = arm.budget or args.budget or exp.budget
-    argv = ["compress", *(arm.compress or []), "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed),
-            "--overwrite"]
+    if resumable(run_dir, command):
+        argv = [command, "--resume", str(run_dir), "--kimg", f"{budget:g}"]
+    else:
+        flags = arm.compress if command == "compress" else arm.train
+        argv = [command, *(flags or []), "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed),
+                "--overwrite"]
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     code = main(argv)
     if code:
-        raise RuntimeError(f"ganforge compress exited with {code}: {shlex.join(argv)}")
+        raise RuntimeError(f"ganforge {command} exited with {code}: {shlex.join(argv)}")
     grids = sorted((run_dir / "samples").glob("grid-*.png"))
-    return {"kind": "compress", "status": "done", "budget": budget, "unit": "kimg", "train_s": time.perf_counter() - t0,
-            "kimg": budget, "compress_command": shlex.join(["ganforge", *[relative(a) for a in argv]]),
+    return {"kind": command, "status": "done", "budget": budget, "unit": "kimg", "train_s": time.perf_counter() - t0,
+            "kimg": budget, f"{command}_command": shlex.join(["ganforge", *[relative(a) for a in argv]]),
             "final": {}, "curve": [], "grid": relative_to(grids[-1], out) if grids else None,
             "checkpoint": relative_to(run_dir, out)}
 
@@ -232,11 +257,12 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
                   arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, "overrides": a.overrides,
-                                                               "compress": a.compress} for a in arms}})
+                                                               "compress": a.compress, "train": a.train}
+                                                   for a in arms}})
     record.setdefault("runs", {})
     failed = []
     for arm in arms:
-        for seed in seeds:
+        for seed in arm.seeds or seeds:
             key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
             old = record["runs"].get(key)
             if run_done(old, budget):
@@ -267,7 +293,7 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
     t0 = time.perf_counter()
     print(f"[{key}] start", flush=True)
     try:
-        runner = run_compress_arm if arm.compress is not None else run_ttq_arm
+        runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
         rec.update(runner(exp, arm, seed, args, out), post_eval_done=False)
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))

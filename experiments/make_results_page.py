@@ -23,17 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aggregate import NOISE_RULE, Stat, mean_std, summarize, verdict
 from common import RESULTS_FILE, ROOT, Check
 
-CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "compression")
+CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "compression", "sr")
 HOW = f"""## How the results are made
 
 Each claim has one script in `experiments/`; it runs every (arm, seed) one after the other, never in parallel,
 and resumes: rerunning the same command skips finished runs and continues an interrupted one. Training arms run
 through `benchmarks/time_to_quality.py` (evaluation points, the real-data floor, a sample grid per point); where
 the claim compares arms at equal images seen, the points count kimg instead of training minutes. Compression
-students are `ganforge compress` runs. Metrics use the MNIST classifier that ships with ganforge
-(`fid@classifier-mnist`, Stacked-MNIST modes and reverse KL, the confident-digit rate), measured against a fixed
-real half of the data; the other half, measured the same way, gives the real-data floor. Defaults: seeds 0, 1
-and 2; every number below is the mean ± sample standard deviation over the seeds that finished.
+students are `ganforge compress` runs; super-resolution arms are plain `ganforge train` / `ganforge compress` runs,
+scored by PSNR and SSIM (Y channel) and LPIPS on fixed held-out pairs. Metrics use the MNIST classifier that
+ships with ganforge (`fid@classifier-mnist`, Stacked-MNIST modes and reverse KL, the confident-digit rate),
+measured against a fixed real half of the data; the other half, measured the same way, gives the real-data floor.
+Defaults: seeds 0, 1 and 2; every number below is the mean ± sample standard deviation over the seeds that finished.
 
 **Within noise:** {NOISE_RULE}. A claim's verdict is *holds* when the arm the paper says is better is better by
 that rule, *fails* when the other arm is, and *within noise at this scale* otherwise.
@@ -183,6 +184,11 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
     assets = assets_root / mod.NAME
     if getattr(mod, "CURVES", None) and plot_curves(record, mod.CURVES, assets / "curves.png"):
         lines += [f"![curves of {mod.NAME}]({(assets / 'curves.png').relative_to(page_dir).as_posix()})", ""]
+    for name in getattr(mod, "FIGURES", ()):  # figures the claim script writes into its results folder
+        if (results / mod.NAME / name).is_file():
+            assets.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(results / mod.NAME / name, assets / name)
+            lines += [f"![{name} of {mod.NAME}]({(assets / name).relative_to(page_dir).as_posix()})", ""]
     lines += ["**Sample grids** (final EMA generator, every arm and seed):", "",
               *grids(record, results / mod.NAME, assets, page_dir)]
     lines += runs_section(mod, record)

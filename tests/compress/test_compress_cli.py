@@ -159,3 +159,14 @@ def test_a_used_out_directory_names_the_flags_compress_has(teacher, tmp_path, ca
     assert json.loads((out / "log.jsonl").read_text().splitlines()[0])["event"] == "start"
     assert main(["compress", "--method", "kd", "--out", str(out), "--data", "digits"]) == 2  # stage 1 would reuse it
     assert "--overwrite" in capsys.readouterr().err and not (out / "teacher").exists()
+
+
+def test_model_selection_does_not_shift_the_training_random_stream(teacher, tmp_path):
+    cfg = CompressConfig(method="kd", teacher=str(teacher), fraction=0.5, out=str(tmp_path / "kd"), kimg=0.008,
+                         batch_size=8, eval_metric="fid@classifier-mnist", eval_num=16)
+    cfg.sup.lpips = 0.0
+    runner = CompressRunner(cfg)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    assert runner.evaluate("kd")  # building the classifier initialises a network before loading its weights
+    assert torch.equal(torch.get_rng_state(), before)

@@ -165,6 +165,7 @@ def test_python_api_run_evaluates_student_and_teacher_and_resumes(teacher, tmp_p
     run_dir, result = compress_sr(cfg, dataset=photos())
     saved = json.loads((run_dir / "sr_eval.json").read_text())
     assert saved == json.loads(json.dumps(result)) and saved["method"] == "kd" and saved["pairs"] == 2
+    assert saved["lpips_net"] == sr_task.resolve_lpips_net("auto")[0]  # the network that ran, never "auto"
     for who in ("student", "teacher"):
         assert {"psnr", "ssim", "lpips", "params"} <= set(saved[who]) and 0 < saved[who]["ssim"] <= 1
     assert saved["student"]["params"] < saved["teacher"]["params"]

@@ -169,6 +169,15 @@ def test_compress_a_stylegan2_teacher_then_use_the_student(sg2_teacher, tmp_path
     key = {"kd": "L1", "nickel-dime": "L_NICKEL", "sdakd": "L_MLP"}[method]
     assert len(records) == 3 and all(torch.isfinite(torch.tensor(r[key])) for r in records)
     assert all(torch.isfinite(torch.tensor(r["loss_G"])) and not r["skipped_G"] for r in records)
+    # the teacher run's recipe (sg2-cpu: nsgan, lazy R1 every 16, style mixing 0.9, path length 2 every 4)
+    applied = json.loads((out / "compress.json").read_text())["applied_recipe"]
+    assert applied == json.loads((out / "log.jsonl").read_text().splitlines()[0])["recipe"]
+    assert (applied["loss"], applied["r1_every"], applied["style_mixing"], applied["pl_every"]) == ("nsgan", 16, 0.9, 4)
+    adversarial = [r for r in records if "L_adv" in r or "L_adv_S" in r]
+    assert bool(adversarial) == (method != "kd")  # kd.adv_weight is 0 by default
+    if method == "nickel-dime":  # step 0 regularises (R1 and path length); later steps log the last values
+        assert all(r["PL"] >= 0 and r["pl_mean"] > 0 for r in adversarial)
+        assert [r["regularised_S"] for r in records] == [1.0, 0.0, 0.0]
 
     state = read_state(list_checkpoints(out)[-1])
     net = state["config"]["net"]

@@ -309,6 +309,9 @@ def test_final_evaluation_without_lpips_weights_reports_psnr_and_ssim(tmp_path, 
     # compress's closing student / teacher evaluation builds its LPIPS the same way: left out, in one line
     assert REAL_BUILD_LPIPS("auto") is None and REAL_BUILD_LPIPS("none") is None
     assert capsys.readouterr().err.count("\n") == 1
+    net, why = sr_task.resolve_lpips_net("auto")  # what sr_eval.json records as the network that ran
+    assert net == "none" and "vgg16_features.safetensors is missing" in why
+    assert sr_task.resolve_lpips_net("alexnet") == ("alexnet", None)
 
 
 @pytest.mark.parametrize("key", ["sr.eval_lpips_net", "sr.distill.eval_lpips_net"])

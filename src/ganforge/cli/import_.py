@@ -10,7 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import an official R3GAN/StyleGAN2-ADA/StyleGAN3 snapshot (.pkl) as a run",
                        description="Read an official network-snapshot .pkl (R3GAN, StyleGAN2-ADA or StyleGAN3) "
                                    "without executing anything from it and write a ganforge run directory that "
-                                   "generate, evaluate, train --init-from, compress --teacher and export accept.")
+                                   "generate, evaluate, train --init-from / --resume, compress --teacher and export "
+                                   "accept.")
     p.add_argument("snapshot", metavar="SNAPSHOT.pkl", help="official network-snapshot pickle")
     p.add_argument("out", metavar="OUT_DIR", help="run directory to write (must not exist or be empty)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it is not empty")

@@ -1,5 +1,6 @@
-"""`ganforge train`: the embedded default with no arguments, or any preset/data/overrides; --resume continues;
---init-from CHECKPOINT --sd fine-tunes with self-distillation (SD-GAN Sec. 4.1)."""
+"""`ganforge train`: the embedded default with no arguments, or any preset/data/overrides; --resume continues a run
+(also a `ganforge import` directory); --init-from CHECKPOINT --sd fine-tunes with self-distillation (SD-GAN
+Sec. 4.1)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from ganforge.cli.args import finite_float, non_negative_int, positive_int
 from ganforge.distill.self_distill import DISTANCES
 from ganforge.training import Trainer, get_preset
+from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.finetune import checkpoint_net, overridden_burnin, skip_burnin
 from ganforge.training.overrides import ConfigError, apply_overrides, update_from_dict
@@ -41,13 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     p.add_argument("--cond", action="store_true", help="class-conditional training from the data's labels")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its latest checkpoint: its config, counters and schedules "
+                        "go on, --kimg is the total. A `ganforge import` directory continues from the snapshot's "
+                        "G, G_ema and D with fresh optimiser states, at the image count and ADA p the file records "
+                        "(--preset picks its training recipe; --kimg or --preset gives the length)")
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a --out directory that holds an old run, deleting its checkpoints and logs")
     p.add_argument("--init-from", metavar="CHECKPOINT", dest="init_from",
-                   help="initialise G, G_ema and D from a trained checkpoint (fine-tuning; the burn-in schedules "
-                        "start at their end values: schedule.burnin_kimg=0 and augment.burnin_kimg=0 unless "
-                        "overridden)")
+                   help="initialise G, G_ema and D from a trained checkpoint, run directory or official .pkl and "
+                        "start a new run in --out (fine-tuning: counters start at 0, the burn-in schedules at their "
+                        "end values: schedule.burnin_kimg=0, augment.burnin_kimg=0 and schedule.ema_rampup=0 unless "
+                        "overridden; the source is never written to)")
     p.add_argument("--sd", action="store_true",
                    help="SD-GAN self-distillation: L_G += sd.alpha * L_SD(T(G(z)), T(G_ema(z))) (self_distill=true)")
     p.add_argument("--sd-distance", dest="sd_distance", choices=DISTANCES,
@@ -62,13 +69,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """Preset, then CLI flags, then key=value overrides; --resume starts from the run's saved config."""
     if args.resume:
+        if Path(args.resume).suffix.lower() == ".pkl":
+            raise ConfigError(f"--resume takes a run directory, and {args.resume} is a snapshot file: fine-tune it "
+                              f"into a new run with --init-from {args.resume} --out DIR, or import it with "
+                              f"`ganforge import {args.resume} DIR` and continue its training with --resume DIR")
         saved = _saved_config(Path(args.resume) / "config.json", "--resume")
-        if args.preset and args.preset != saved.get("preset"):
+        from_import = ckpt.import_state(Path(args.resume)) is not None  # `ganforge import`: presets allowed
+        if args.preset and args.preset != saved.get("preset") and not from_import:
             raise ConfigError(f"--resume {args.resume} continues a '{saved.get('preset')}' run but --preset "
                               f"{args.preset} was given; drop --preset, or start a new run with --out")
         if args.overwrite:
             raise ConfigError("--resume continues a run and --overwrite deletes it; give only one of them")
-        cfg = update_from_dict(get_preset(saved.get("preset", "tiny")), saved)
+        cfg = _imported_recipe(args, saved) if from_import else update_from_dict(
+            get_preset(saved.get("preset", "tiny")), saved)
         cfg.out = args.resume
     else:
         base = DEFAULT_DEMO if _bare(args) else {}
@@ -91,9 +104,29 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         if Path(args.init_from).exists():  # a missing one fails in Trainer.init_from, naming what it looked for
             cfg.net = checkpoint_net(args.init_from)  # the architecture comes from the checkpoint, not the preset
         skip_burnin(cfg)  # what Trainer does too (training.finetune); shown here by --dry-run
+    elif args.resume and (imported := ckpt.import_state(Path(args.resume))) is not None \
+            and not imported.get("cur_nimg"):
+        skip_burnin(cfg)  # an import without an image count: as Trainer does (CheckpointMixin._continue_import)
     # schedule.burnin_kimg=... / augment.burnin_kimg=... still override that (run() passes them on as keep_burnin);
     # every value is validated again afterwards
     return apply_overrides(cfg, args.overrides)
+
+
+def _imported_recipe(args: argparse.Namespace, saved: dict) -> TrainConfig:
+    """The config resuming a `ganforge import` directory: its config.json (the snapshot's network, data and ADA
+    settings over ganforge's default recipe), or with --preset that preset's recipe around the snapshot's network
+    and data. A length must be given: the import's kimg is where the snapshot stopped."""
+    if args.kimg is None and not args.preset:
+        raise ConfigError(f"--resume {args.resume}: an imported snapshot has no training length of its own; give "
+                          "--kimg TOTAL (thousands of images in all, the snapshot's own count included) or a "
+                          "--preset with its recipe and length")
+    if not args.preset:
+        return update_from_dict(get_preset(saved.get("preset", "tiny")), saved)
+    cfg = get_preset(args.preset)
+    cfg.net = checkpoint_net(args.resume)
+    cfg.data, cfg.xflip = saved.get("data", cfg.data), bool(saved.get("xflip", False))
+    cfg.conditional = cfg.net.num_classes > 0
+    return cfg
 
 
 def _saved_config(path: Path, flag: str) -> dict:

@@ -1,19 +1,21 @@
 """Pieces every distillation method shares: the supervised student-vs-teacher loss, the student's adversarial
-term, Adam in R3GAN's setting, and an optimiser step that refuses non-finite losses."""
+term, the teacher run's recipe for it (compress.student_recipe), Adam in R3GAN's setting, and an optimiser step
+that refuses non-finite losses."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ganforge.compress.config import CompressConfig, SupConfig
+from ganforge.compress.student_recipe import StudentRecipe
 from ganforge.losses.adversarial import Loss
 from ganforge.networks.adapters import StyleGANDiscriminator
-from ganforge.training.steps import discriminator_loss
+from ganforge.training.steps import discriminator_loss, joint_pass_ok
 
 
 class SupervisedLoss(nn.Module):
@@ -82,7 +84,8 @@ def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> bool:
 
 @dataclass
 class DistillSetup:
-    """Everything a method needs: config, teacher and student networks, the GAN loss and its penalties."""
+    """Everything a method needs: config, teacher and student networks, the GAN loss and its penalties, and the
+    teacher run's StyleGAN2 recipe for the student (inert for R3GAN teachers)."""
 
     cfg: CompressConfig
     G_T: nn.Module
@@ -97,6 +100,7 @@ class DistillSetup:
     r2: bool
     device: torch.device
     run_dir: Path
+    recipe: StudentRecipe = field(default_factory=StudentRecipe)
 
     @property
     def needs_real(self) -> bool:
@@ -106,12 +110,14 @@ class DistillSetup:
 
 def critic_loss(setup: DistillSetup, D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                 c: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The teacher's GAN loss for critic D with its R1/R2 penalties (training.steps.discriminator_loss); a StyleGAN
-    D sees reals and fakes in separate passes, as in its training, so minibatch-std never groups them together."""
+    """The teacher's GAN loss for critic D with its R1/R2 penalties (training.steps.discriminator_loss), lazy as in
+    the teacher's recipe (setup.recipe); a StyleGAN D sees reals and fakes in separate passes, as in its training,
+    so minibatch-std never groups them together."""
     D.requires_grad_(True)
-    out = discriminator_loss(D, real, fake, c, setup.loss_d, setup.gamma, setup.r1, setup.r2,
-                             joint=not isinstance(D, StyleGANDiscriminator))
-    return out[0], out[1]
+    gamma, r1, r2 = setup.recipe.penalties(setup.gamma, setup.r1, setup.r2)
+    out = discriminator_loss(D, real, fake, c, setup.loss_d, gamma, r1, r2,
+                             joint=not isinstance(D, StyleGANDiscriminator) and joint_pass_ok(D, real.shape[0]))
+    return out[0], setup.recipe.penalty_terms(D, out[1])
 
 
 class DistillMethod:

@@ -13,6 +13,7 @@ Init = Literal["auto", "teacher", "random"]
 Stage2Fakes = Literal["student", "teacher", "both"]
 DMatch = Literal["centred", "sigmoid"]
 DimeMode = Literal["global-moments-ext", "paired"]
+StudentRecipeChoice = Literal["teacher", "none"]
 METHODS: tuple[str, ...] = get_args(Method)
 INIT_CHOICES: tuple[str, ...] = get_args(Init)
 DIME_MODES: tuple[str, ...] = get_args(DimeMode)
@@ -96,6 +97,10 @@ class CompressConfig:
     beta1: float = 0.0
     beta2: float = 0.99
     gamma: float | None = None  # R1/R2 weight; default: the teacher's final gamma
+    # teacher: a StyleGAN2 teacher's student trains with the teacher run's StyleGAN2-ADA recipe (lazy R1 every
+    # loss.r_every steps, style mixing replayed by G_T, lazy path length; compress.student_recipe), as NICKEL & DiME
+    # Sec. 4 and CAGC do; none: R1/R2 every step, no mixing or path length. R3GAN teachers are the same either way
+    student_recipe: StudentRecipeChoice = "teacher"
     ema_halflife_kimg: float = 0.5
     ema_rampup: float = 0.05  # half-life <= ema_rampup * images seen (StyleGAN2-ADA)
     log_every_kimg: float = 0.5
@@ -143,5 +148,5 @@ def to_dict(cfg: CompressConfig) -> dict:
 
 
 __all__ = ["DIME_MODES", "INIT_CHOICES", "METHODS", "PAPER_INIT", "CompressConfig", "DMatch", "DimeMode", "Init",
-           "KDConfig", "Method", "NickelDimeConfig", "SDAKDConfig", "Stage2Fakes", "SupConfig", "arm_name",
-           "resolved_init", "to_dict", "validate"]
+           "KDConfig", "Method", "NickelDimeConfig", "SDAKDConfig", "Stage2Fakes", "StudentRecipeChoice", "SupConfig",
+           "arm_name", "resolved_init", "to_dict", "validate"]

@@ -9,7 +9,9 @@ losses on the paper's scale whatever the embedding width.
 NICKEL (Eq. 2): feature maps of G_T at 1/4 of the output resolution are matched to the student discriminator's
 feature maps of the same resolution, computed on G_T's images and mapped to G_T's width by a learned 1x1
 projection f_i, with the Haar wavelet loss on the LH, HL and HH bands. It trains D_S (and f_i) only.
-Training objective (Eq. 3): L = L_adv(D_T, D_S) + sum_e lambda_e L_e + lambda_NICKEL L_NICKEL.
+Training objective (Eq. 3): L = L_adv(D_T, D_S) + sum_e lambda_e L_e + lambda_NICKEL L_NICKEL. For StyleGAN2
+teachers (the paper's Sec. 4 setting: StyleGAN2's training setup) L_adv and the critics use the teacher run's
+recipe (compress.student_recipe): its loss, lazy R1, style mixing (G_T replaying it), lazy path length on G_S.
 """
 
 from __future__ import annotations
@@ -140,9 +142,9 @@ class NickelDimeMethod(DistillMethod):
 
     def step(self, stage: str, real: torch.Tensor, c: torch.Tensor | None, z: torch.Tensor) -> dict[str, float]:
         s, cfg = self.s, self.cfg
-        with torch.no_grad():
-            target, feats_t = s.G_T(z, c, return_features=True)
+        with torch.no_grad(), s.recipe.mixing(s.G_S, teacher=s.G_T):  # G_T replays G_S's style mixing and noise
             fake = s.G_S(z, c)
+            target, feats_t = s.G_T(z, c, return_features=True)
         loss_D, terms_D = critic_loss(s, s.D_S, real, fake, c)
         terms = {f"{k}_S": v for k, v in terms_D.items()}
         l_nickel = nickel_loss(s.D_S, self.projector, target, feats_t, c, cfg.wavelet_levels)
@@ -153,7 +155,11 @@ class NickelDimeMethod(DistillMethod):
             terms.update({f"{k}_T": v for k, v in terms_DT.items()})
             terms["skipped_DT"] = float(not optimizer_step(self.opt_DT, loss_DT))
 
-        image = s.G_S(z, c)
+        with s.recipe.mixing(s.G_S, teacher=s.G_T):
+            image = s.G_S(z, c)
+            if s.recipe.active and cfg.dime_mode == "paired" and self.embedders:
+                with torch.no_grad():  # Eq. 1's pair: G_T(z) under this pass's mixing and noise
+                    target = s.G_T(z, c)
         loss_G, dime_terms = self.dime(image, target)
         terms.update(dime_terms)
         for key, critic, weight in (("L_adv_S", s.D_S, cfg.adv_student_weight),
@@ -162,6 +168,9 @@ class NickelDimeMethod(DistillMethod):
                 adv = adversarial_g_loss(critic, real, image, c, s.loss_g, s.needs_real)
                 loss_G = loss_G + weight * adv
                 terms[key] = float(adv.detach())
+        pl_loss, pl_terms = s.recipe.path_length(s.G_S, z, c)  # lazy, StyleGAN2 Eq. 4 (StyleGAN2 teachers)
+        loss_G = loss_G + pl_loss
+        terms.update(pl_terms)
         terms["loss_G"] = float(loss_G.detach())
         terms["skipped_G"] = float(not optimizer_step(self.opt_G, loss_G))
         return terms

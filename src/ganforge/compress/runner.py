@@ -24,6 +24,7 @@ from ganforge.compress.nickel_dime import NickelDimeMethod
 from ganforge.compress.sdakd import SDAKDMethod
 from ganforge.compress.selection import resolve_eval_metric
 from ganforge.compress.student import make_student
+from ganforge.compress.student_recipe import StudentRecipe
 from ganforge.compress.student_stylegan import refuse_unsupported
 from ganforge.compress.teacher_stats import STATS_FILE, teacher_digest
 from ganforge.data import BatchSampler, ImageDataset, load_dataset, to_uint8
@@ -42,6 +43,7 @@ from ganforge.training.stages import RecipeSteps
 from ganforge.training.trainer import resolve_device
 from ganforge.training.validate import check_data_matches
 from ganforge.utils.grid import save_grid
+from ganforge.utils.rng import forked_rng
 
 METHOD_CLASSES: dict[str, type[DistillMethod]] = {"sdakd": SDAKDMethod, "nickel-dime": NickelDimeMethod,
                                                   "kd": KDMethod}
@@ -118,8 +120,10 @@ class CompressRunner(RecipeSteps):
         loss_cfg = self.teacher_cfg.loss
         loss_d, loss_g = get_loss(loss_cfg.name)
         gamma = cfg.gamma if cfg.gamma is not None else self.teacher_cfg.schedule.gamma_end
+        # a StyleGAN2 teacher's recipe for the student's adversarial part (inert for R3GAN teachers)
+        self.student_recipe = StudentRecipe.for_teacher(self.teacher_cfg, cfg.student_recipe, self.device)
         self.setup = DistillSetup(cfg, self.G_T, self.D_T, self.G_S, self.D_S, loss_cfg.name, loss_d, loss_g,
-                                  gamma, loss_cfg.r1, loss_cfg.r2, self.device, self.run_dir)
+                                  gamma, loss_cfg.r1, loss_cfg.r2, self.device, self.run_dir, self.student_recipe)
         self.method = METHOD_CLASSES[cfg.method](self.setup)
         self.sampler = BatchSampler(self.data, cfg.batch_size, cfg.seed, group=self.teacher_cfg.net.pack)
         self.batch_size, self.max_nonfinite_skips = cfg.batch_size, cfg.max_nonfinite_skips
@@ -130,10 +134,12 @@ class CompressRunner(RecipeSteps):
         self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
         self.student_train_cfg = self._student_train_config(tcfg)
         (self.run_dir / "config.json").write_text(json.dumps(self.student_train_cfg, indent=1))
-        (self.run_dir / "compress.json").write_text(json.dumps(ccfg.to_dict(cfg), indent=1))
+        pieces = self.student_recipe.pieces()
+        (self.run_dir / "compress.json").write_text(json.dumps({**ccfg.to_dict(cfg), "applied_recipe": pieces},
+                                                               indent=1))
         self.logger = RunLogger(self.run_dir)
         self.logger.log({"event": "start", "kimg": 0.0, "arm": self.arm, "init": cfg.init,
-                         "eval_metric": cfg.eval_metric, "selection": self.selection_note})
+                         "eval_metric": cfg.eval_metric, "selection": self.selection_note, "recipe": pieces})
 
     def _student_train_config(self, tcfg: TrainConfig) -> dict:
         """The teacher's TrainConfig with the student's net: what `ganforge train --init-from` would need."""
@@ -195,8 +201,9 @@ class CompressRunner(RecipeSteps):
         from ganforge.metrics import evaluate_generator, is_better
 
         t0 = time.time()
-        results = evaluate_generator(self.G_ema, self.data, self.cfg.eval_metric, self.cfg.eval_num,
-                                     seed=self.cfg.eval_seed, device=self.device)
+        with forked_rng(self.device):  # the training stream continues as if no evaluation ran (utils.rng)
+            results = evaluate_generator(self.G_ema, self.data, self.cfg.eval_metric, self.cfg.eval_num,
+                                         seed=self.cfg.eval_seed, device=self.device)
         first = self.cfg.eval_metric.split(",")[0].strip()
         key = first if first in results else next(iter(results))
         record = {"kimg": self.cur_nimg / 1000, "stage": stage, **results, "eval_seconds": time.time() - t0}
@@ -209,6 +216,10 @@ class CompressRunner(RecipeSteps):
         return results
 
     # ---- the loop's hooks (training.loop; the step itself is training.stages.RecipeSteps) ------------------------
+    def train_step(self) -> dict[str, float]:
+        self.student_recipe.step = self.step  # lazy R1 and path length count the run's steps
+        return super().train_step()
+
     def evaluate_during(self, stage: str) -> None:
         self.evaluate(stage)
 

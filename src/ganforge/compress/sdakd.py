@@ -7,7 +7,8 @@ nothing. By default (sdakd.d_match="centred") the L2 is between the logits, each
 offset-free, and zero exactly when D_S ranks and spaces the batch as D_T does. Agreement is logged (D_match_corr,
 D_match_sign).
 Stage 3: G_S minimises L_sup + lambda1 * L_MLP + lambda2 * L_adv against D_S (Eq. 3); D_S trains on the
-adversarial loss only (Eq. 4), here the teacher's GAN loss (RpGAN + R1 + R2 for ganforge models).
+adversarial loss only (Eq. 4), here the teacher's GAN loss (RpGAN + R1 + R2 for R3GAN teachers; for StyleGAN2
+teachers the teacher run's recipe, compress.student_recipe: lazy R1, style mixing, path length in stage 3).
 Stage 1 (the teacher) is an ordinary `ganforge train` run.
 """
 
@@ -111,9 +112,10 @@ class SDAKDMethod(DistillMethod):
                                                                                    dict[str, float]]:
         """(student image, L_sup + lambda1 * L_MLP, logged terms) for latents z."""
         s = self.s
-        with torch.no_grad():
-            target, feats_t = s.G_T(z, c, return_features=True)
-        image, feats_s = s.G_S(z, c, return_features=True)
+        with s.recipe.mixing(s.G_S, teacher=s.G_T):  # G_T replays G_S's style mixing and noise
+            image, feats_s = s.G_S(z, c, return_features=True)
+            with torch.no_grad():
+                target, feats_t = s.G_T(z, c, return_features=True)
         sup, terms = self.sup(image, target)
         l_mlp = mlp_distill_loss(self.mlp, feats_s[-1], feats_t[-1])  # last backbone feature map
         terms["L_MLP"] = float(l_mlp.detach())
@@ -127,7 +129,8 @@ class SDAKDMethod(DistillMethod):
             with torch.no_grad():
                 fakes = []
                 if self.cfg.stage2_fakes in ("student", "both"):
-                    fakes.append(s.G_S(z, c))
+                    with s.recipe.mixing(s.G_S):
+                        fakes.append(s.G_S(z, c))
                 if self.cfg.stage2_fakes in ("teacher", "both"):
                     fakes.append(s.G_T(z, c))
             images = torch.cat([real, *fakes])
@@ -136,7 +139,7 @@ class SDAKDMethod(DistillMethod):
             loss_D, match_terms = critic_matching(s.D_S, s.D_T, images, cc, self.cfg.d_match, chunks)
             terms.update(match_terms)
         else:
-            with torch.no_grad():
+            with torch.no_grad(), s.recipe.mixing(s.G_S):
                 fake = s.G_S(z, c)
             loss_D, terms_D = critic_loss(s, s.D_S, real, fake, c)
             terms.update(terms_D)
@@ -146,8 +149,10 @@ class SDAKDMethod(DistillMethod):
         terms.update(g_terms)
         if stage == "stage3":
             adv = adversarial_g_loss(s.D_S, real, image, c, s.loss_g, s.needs_real)
-            loss_G = loss_G + self.cfg.lambda2 * adv
+            pl_loss, pl_terms = s.recipe.path_length(s.G_S, z, c)  # lazy, StyleGAN2 Eq. 4 (StyleGAN2 teachers)
+            loss_G = loss_G + self.cfg.lambda2 * adv + pl_loss
             terms["L_adv"] = float(adv.detach())
+            terms.update(pl_terms)
         terms["loss_G"] = float(loss_G.detach())
         terms["skipped_G"] = float(not optimizer_step(self.opt_G, loss_G))
         return terms

@@ -31,7 +31,7 @@ from ganforge.networks.sr.weights import build_sr, check_tensors, load_sr_weight
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
 from ganforge.training.sr_config import SRDistillConfig
-from ganforge.training.sr_task import build_lpips, sr_scores
+from ganforge.training.sr_task import build_lpips, resolve_lpips_net, sr_scores
 
 EVAL_FILE = "sr_eval.json"
 BASE_PRESET = "sr-tiny"  # the training recipe of a student whose teacher is a bare weights file
@@ -307,13 +307,14 @@ def compress_sr(cfg: TrainConfig, dataset=None, resume: bool = False, overwrite:
     run_dir = trainer.train()  # ends with a barrier; the evaluation below has no collective, so rank 0 runs it alone
     if not trainer.dist.is_main:
         return run_dir, {}
+    lpips_net = resolve_lpips_net(d.eval_lpips_net)[0]  # recorded as run: "auto" without weights is "none"
     scores = evaluate_sr({"student": trainer.G_ema, "teacher": distiller.teacher.G}, trainer.task,
                          build_lpips(d.eval_lpips_net))
     t = trainer.task
     result = {"method": d.method, "fraction": d.fraction, "teacher": d.teacher, "kimg": trainer.cur_nimg / 1000,
               "pairs": len(t.eval_lr), "eval_seed": cfg.sr.eval_seed, "eval_data": cfg.sr.eval_data or cfg.data,
               "hr_crop": cfg.sr.crop, "degradation": cfg.sr.degradation, "crop_border": t.scale,
-              "lpips_net": d.eval_lpips_net, **scores}
+              "lpips_net": lpips_net, **scores}
     (run_dir / EVAL_FILE).write_text(json.dumps(result, indent=1))
     return run_dir, result
 

@@ -44,7 +44,8 @@ class NetworkConfig:
     low_precision_stages: int = 4  # BF16 for the 4 highest-resolution stages when precision is bf16 (App. J)
     # Minibatch standard deviation before D's 4x4 head (Karras et al. 2018, ProGAN Sec. 3): groups of mbstd_group
     # consecutive samples see their feature spread, so D can detect a generator that lost diversity. 0 = off
-    # (R3GAN uses no such trick); it needs batches divisible by the group size.
+    # (R3GAN uses no such trick); it needs batches divisible by the group size. When a half batch (per process,
+    # in packs) is not a whole number of groups, reals and fakes go through D separately, never in one group.
     mbstd_group: int = 0
     # PacGAN (Lin et al. 2018, Sec. 3): D judges `pack` consecutive samples stacked on the channel axis, all real
     # or all fake, so a generator that repeats itself is easier to spot. 1 = off (R3GAN). Class-conditional: the

@@ -56,6 +56,12 @@ class Discriminator(nn.Module):
                       if cfg.num_classes else None)
         self.low_precision: torch.dtype | None = None
 
+    def joint_pass_keeps_halves_apart(self, half_batch: int) -> bool:
+        """Whether one D pass over [real; fake] (half_batch images each) keeps every minibatch-std group inside one
+        half; if not, reals and fakes must go through D separately, or D would see a statistic of both."""
+        groups = self.cfg.mbstd_group
+        return not groups or (half_batch // self.pack) % groups == 0
+
     def _stage_context(self, i: int, device: torch.device):
         if self.low_precision is not None and i < self.cfg.low_precision_stages:
             return torch.autocast(device.type, dtype=self.low_precision)

@@ -228,6 +228,21 @@ def read_state(ckpt: Path) -> dict:
     return state
 
 
+def is_import(state: dict) -> bool:
+    """A checkpoint `ganforge import` wrote from an official snapshot: G, G_ema and D, no optimiser or trainer state."""
+    return "import" in state and not state.get("optimizers")
+
+
+def import_state(run_dir: Path) -> dict | None:
+    """state.json of the run's newest checkpoint if it is an import (is_import), else None."""
+    found = list_checkpoints(Path(run_dir)) if Path(run_dir).is_dir() else []
+    try:
+        state = read_state(found[-1]) if found else {}
+    except CheckpointError:
+        return None
+    return state if is_import(state) else None
+
+
 def read_tensors(ckpt: Path, name: str) -> dict[str, torch.Tensor]:
     path = ckpt / f"{name}.safetensors"
     if not path.exists():

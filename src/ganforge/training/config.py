@@ -83,7 +83,8 @@ class TrainConfig:
     # channels_last: G, D and their inputs in NHWC memory format (PyTorch "Channels Last Memory Format" tutorial).
     channels_last: bool = False
     # compile: torch.compile (PyTorch 2, Ansel et al., ASPLOS 2024) on G and on D's forward in the G step; the D step
-    # feeding R1/R2 stays eager, since torch.compile's AOTAutograd cannot do the penalty's double backward.
+    # feeding R1/R2 stays eager, since torch.compile's AOTAutograd cannot do the penalty's double backward. StyleGAN
+    # generators compile their synthesis only: style mixing acts on the eager mapping (training.speed).
     compile: bool = False
     net: NetworkConfig = field(default_factory=NetworkConfig)
     loss: LossConfig = field(default_factory=LossConfig)

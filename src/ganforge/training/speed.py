@@ -23,8 +23,26 @@ def as_input(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 
 
+class SynthesisCompiled:
+    """A StyleGAN generator whose synthesis network runs compiled while mapping runs eagerly, so the hooks on
+    G.mapping (style mixing and path length, training.stylegan_recipe) act in plain Python: the same draws and
+    mixed ws as without compile, no graph break on the drawn cutoff and no recompilation for each cutoff value."""
+
+    def __init__(self, G: nn.Module, synthesis: Callable) -> None:
+        self.G, self.synthesis = G, synthesis
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        eager = self.G._modules["synthesis"]
+        self.G._modules["synthesis"] = self.synthesis  # only for this call: state_dict keys never see the wrapper
+        try:
+            return self.G(*args, **kwargs)
+        finally:
+            self.G._modules["synthesis"] = eager
+
+
 def compiled(module: nn.Module, enabled: bool) -> Callable:
-    """torch.compile(module) (PyTorch 2, Ansel et al. 2024) when enabled, else the module itself.
+    """torch.compile(module) (PyTorch 2, Ansel et al. 2024) when enabled, else the module itself; of a StyleGAN
+    generator (with `mapping` and `synthesis`) only the synthesis network is compiled (SynthesisCompiled).
 
     Only for passes without a double backward: AOTAutograd, behind torch.compile, rejects autograd.grad with
     create_graph=True ("torch.compile with aot_autograd does not currently support double backward"), which the
@@ -32,4 +50,9 @@ def compiled(module: nn.Module, enabled: bool) -> Callable:
     layout_optimization off: with it, inductor (torch 2.14, CPU) feeds NHWC gradients to the replicate-pad backward
     of D's downsampling and then fails its own stride check on the result.
     """
-    return torch.compile(module, dynamic=False, options={"layout_optimization": False}) if enabled else module
+    if not enabled:
+        return module
+    if isinstance(getattr(module, "mapping", None), nn.Module) and isinstance(getattr(module, "synthesis", None),
+                                                                              nn.Module):
+        return SynthesisCompiled(module, compiled(module.synthesis, True))
+    return torch.compile(module, dynamic=False, options={"layout_optimization": False})

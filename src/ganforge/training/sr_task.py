@@ -59,18 +59,23 @@ def require_lpips_weights(key: str, net: str) -> None:
                         f"only when its weights are installed) or {key}=none")
 
 
+def resolve_lpips_net(net: str) -> tuple[str, str | None]:
+    """sr.eval_lpips_net as run: "auto" is VGG16 when its weights are installed, else "none" with the reason."""
+    if net != "auto":
+        return net, None
+    note = lpips_weights_note(AUTO_LPIPS)
+    return ("none", note) if note is not None else (AUTO_LPIPS, None)
+
+
 def build_lpips(net: str) -> nn.Module | None:
     """The LPIPS network of the SR evaluations (offline weights, ganforge.perceptual, EvalLPIPS): None for "none",
     and for "auto" when VGG16's weights are missing (said in one line on stderr); OSError when a named network's
     weights are missing (runs check those before training: require_lpips_weights)."""
+    net, note = resolve_lpips_net(net)
+    if note is not None:
+        print(f"ganforge: LPIPS is left out of the SR evaluation: {note}", file=sys.stderr)
     if net == "none":
         return None
-    if net == "auto":
-        note = lpips_weights_note(AUTO_LPIPS)
-        if note is not None:
-            print(f"ganforge: LPIPS is left out of the SR evaluation: {note}", file=sys.stderr)
-            return None
-        net = AUTO_LPIPS
     from ganforge.perceptual import LPIPS
 
     return LPIPS(net)
@@ -232,9 +237,7 @@ class SRTask:
         """The evaluation's LPIPS network, built at the first evaluation; None when off or not available, said once
         in one line (stderr and `log`) naming the missing weights: an evaluation never stops the run."""
         if self._lpips is None and not self._lpips_missing:
-            net = self.cfg.eval_lpips_net
-            net = AUTO_LPIPS if net == "auto" else net
-            note = lpips_weights_note(net)
+            net, note = resolve_lpips_net(self.cfg.eval_lpips_net)  # _lpips_missing covers "none" as asked
             if note is None:
                 try:
                     self._lpips = build_lpips(net)

@@ -55,6 +55,13 @@ def full_precision(*modules: nn.Module):
             m.low_precision = s
 
 
+def joint_pass_ok(D: nn.Module, half_batch: int) -> bool:
+    """Whether reals and fakes may share one D pass: an R3GAN D with minibatch-std says whether its groups stay
+    within each half (networks.discriminator); other Ds have no such groups."""
+    check = getattr(D, "joint_pass_keeps_halves_apart", None)
+    return check is None or bool(check(half_batch))
+
+
 def discriminator_loss(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
                        loss_d: Loss, gamma: float, r1: bool, r2: bool,
                        augment: Augment = _identity, aux: AuxTerm | None = None, joint: bool = True

@@ -19,6 +19,7 @@ from ganforge.data.sr_pairs import HRImages
 from ganforge.distill import build_self_distiller
 from ganforge.losses import get_loss
 from ganforge.networks import make_networks
+from ganforge.training import checkpoint as ckpt
 from ganforge.training.aux_discriminators import AuxDiscriminators, main_discriminator
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
@@ -32,12 +33,13 @@ from ganforge.training.rundir import claim_on_main_rank
 from ganforge.training.schedules import Cosine, EMAHalfLife, ema_beta
 from ganforge.training.speed import as_input, compiled, to_channels_last
 from ganforge.training.sr_task import SRTask
-from ganforge.training.steps import discriminator_loss, full_precision, generator_loss
+from ganforge.training.steps import discriminator_loss, full_precision, generator_loss, joint_pass_ok
 from ganforge.training.stylegan_recipe import StyleGANRecipe
 from ganforge.training.trainer_checkpoints import CheckpointMixin
 from ganforge.training.validate import check_data_matches, check_metrics, validate_config
 from ganforge.utils.grid import save_grid
 from ganforge.utils.perf import native_bf16, tune_allocator
+from ganforge.utils.rng import forked_rng
 
 
 def resolve_device(name: str) -> torch.device:
@@ -104,8 +106,12 @@ class Trainer(CheckpointMixin):
                           "than FP32 (benchmarks/train_step.py); use precision=fp32 (the CPU default)", stacklevel=2)
         if bf16:
             self.G.low_precision = self.D.low_precision = torch.bfloat16
-        if cfg.init_from and not resume:  # fine-tuning: burn-ins skipped unless kept (training.finetune)
-            skip_burnin(cfg, keep_burnin)
+        # resuming an official snapshot's import: no optimiser state; where the file records no image count the
+        # schedules' position is unknown, so burn-ins are skipped as in fine-tuning (CheckpointMixin._continue_import)
+        imported = ckpt.import_state(self.run_dir) if resume else None
+        self.resumed_import = imported is not None  # its checkpoint is the user's import: never overwritten
+        if (cfg.init_from and not resume) or (imported is not None and not imported.get("cur_nimg")):
+            skip_burnin(cfg, keep_burnin)  # fine-tuning: burn-ins skipped unless kept (training.finetune)
         s = cfg.schedule
         self.lr = Cosine(s.lr_start, s.lr_end, s.burnin_kimg)
         self.gamma = Cosine(s.gamma_start, s.gamma_end, s.burnin_kimg)
@@ -124,6 +130,7 @@ class Trainer(CheckpointMixin):
         self.self_distiller = build_self_distiller(cfg.sd, self.device) if cfg.self_distill else None
         # StyleGAN2: style mixing, path length, separate D passes (training.stylegan_recipe); inert for R3GAN
         self.stylegan = StyleGANRecipe(cfg, self.device, self.dist.rank, self.dist.world_size)
+        self.joint_d = self.stylegan.joint_d and joint_pass_ok(self.D, self.local_batch)
         self.sampler = self.task.sampler if self.task is not None else BatchSampler(
             self.data, self.local_batch, cfg.seed, self.dist.rank, self.dist.world_size,
             group=cfg.net.pack)  # conditional PacGAN: each pack shares one label
@@ -142,14 +149,13 @@ class Trainer(CheckpointMixin):
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self.restore(self.latest_checkpoint())
-        else:
-            if cfg.init_from and self.task is not None:
-                self.task.init_from(Path(cfg.init_from), self.G, self.G_ema)  # the GAN stage from ESRNet
-            elif cfg.init_from:
-                self.init_from(Path(cfg.init_from))
-            if self.dist.is_main:
-                with open(self.run_dir / "config.json", "w") as f:
-                    json.dump(to_dict(cfg), f, indent=1)
+        elif cfg.init_from and self.task is not None:
+            self.task.init_from(Path(cfg.init_from), self.G, self.G_ema)  # the GAN stage from ESRNet
+        elif cfg.init_from:
+            self.init_from(Path(cfg.init_from))
+        if self.dist.is_main and (not resume or imported is not None):  # a resumed import is a ganforge run now
+            with open(self.run_dir / "config.json", "w") as f:
+                json.dump(to_dict(cfg), f, indent=1)
         barrier(self.dist)
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main)
 
@@ -225,7 +231,7 @@ class Trainer(CheckpointMixin):
             loss_D, terms_D, real_logits, fake_logits = discriminator_loss(
                 self.D if penalised else self.D_fast, real, fake, c, self.loss_d, hp["gamma"] * k,
                 cfg.loss.r1 and regularise, cfg.loss.r2 and regularise, self.augment,
-                self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise), joint=self.stylegan.joint_d)
+                self.aux.d_term(self.cur_nimg, hp["gamma"] * k, regularise), joint=self.joint_d)
         terms_D["grad_D"] = self._backward(self.opt_D, self.D, loss_D)
         average_gradients(self.aux, self.dist)
         bad = first_nonfinite(terms_D)
@@ -316,10 +322,7 @@ class Trainer(CheckpointMixin):
 
         if self.task is not None and not self.dist.is_main:
             return {}  # task=sr: rank 0 scores the held-out pairs alone (no collective inside)
-        devices = [self.device] if self.device.type == "cuda" else []
-        # building extractors draws from the global RNG: fork it, so runs with and without metrics (or resumed
-        # where an evaluation happened) continue with the same random stream
-        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+        with forked_rng(self.device):  # building extractors draws from the global RNG (utils.rng)
             if self.task is not None:  # PSNR / SSIM (and LPIPS) on the held-out pairs (training.sr_task)
                 results = self.task.evaluate(self.G_ema, self.cfg.metrics, self.logger.log)
             else:
@@ -344,7 +347,7 @@ class Trainer(CheckpointMixin):
         """Run until cfg.kimg; returns the run directory. SIGINT/SIGTERM checkpoint and stop cleanly."""
         cfg = self.cfg
         old_handlers = {s: signal.signal(s, self._request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        if self.cur_nimg == 0 and self.dist.is_main:
+        if self.cur_nimg == 0 and self.dist.is_main and not self.resumed_import:
             self.save_checkpoint()  # a good state to roll back to exists from the start
             self.save_grid()
         try:

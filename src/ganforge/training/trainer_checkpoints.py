@@ -80,6 +80,9 @@ class CheckpointMixin:
             diff = {k: (saved_net.get(k), v) for k, v in to_dict(self.cfg)["net"].items() if saved_net.get(k) != v}
             raise ckpt.CheckpointError(f"{path} was written with other network settings {diff} (checkpoint, now); "
                                        "resume with the run's own config (it is in config.json)")
+        if ckpt.is_import(state):  # `ganforge import` of an official snapshot: networks only
+            self._continue_import(path, state)
+            return
         if self.task is not None:  # task=sr: its networks are sr.net / sr.disc
             self.task.check_resume(path, state)
         for name, module in self.modules().items():
@@ -105,8 +108,27 @@ class CheckpointMixin:
         """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh. A run
         imported from an official snapshot also hands its ADA p to this run's adaptive ADA controller."""
         state = ckpt.read_state(load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema}))
+        if "import" in state:
+            self._take_imported_ada(state)
+
+    def _take_imported_ada(self, state: dict) -> None:
+        """An imported snapshot's ADA p (its official AugmentPipe's) continues in this run's adaptive controller."""
         aug = state.get("augment")
-        if "import" in state and isinstance(aug, dict) and self.cfg.augment.kind == "ada" \
+        if isinstance(aug, dict) and self.cfg.augment.kind == "ada" \
                 and aug.get("kind") == self.aug_ctrl.kind == "adaptive":
             self.aug_ctrl.load_state_dict(aug)
             self.augment.p = self.aug_ctrl.p
+
+    def _continue_import(self, path: Path, state: dict) -> None:
+        """Resume of a `ganforge import` run: G, G_ema and D from the snapshot, fresh optimisers, the image count
+        and ADA p where the official file records them; says so in one stderr line."""
+        load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})
+        self.cur_nimg, self.step = int(state.get("cur_nimg") or 0), 0
+        self._take_imported_ada(state)
+        if not self.dist.is_main:
+            return
+        source = state["import"].get("source", "an official snapshot") if isinstance(state["import"], dict) else ""
+        count = (f"at the {self.cur_nimg / 1000:g} kimg the file records" if self.cur_nimg else
+                 "at 0 kimg (the file records no image count), burn-ins skipped as with --init-from")
+        print(f"ganforge: resuming {self.run_dir}, imported from {source}: G, G_ema and D from the snapshot, fresh "
+              f"optimiser states (the snapshot has none), {count}, ADA p {self.augment.p:.4g}", file=sys.stderr)

@@ -1,0 +1,267 @@
+"""SDAKD on its own setting at small scale (issue #14, Sec. 3): an x4 super-resolution GAN teacher trained here with
+Real-ESRGAN's two-stage recipe, then C = 1/2, 1/4, 1/8 students by three methods, at equal kimg.
+
+Arms (`ganforge train` / `ganforge compress` runs, in this order): `teacher-esrnet` (the ESRNet stage: L1 alone,
+--esrnet-kimg) and `teacher` (the ESRGAN stage: L1 + perceptual + 0.1 GAN from the ESRNet run's EMA generator,
+--teacher-kimg), both one run with --teacher-seed; then per C `naive-c<C>` (the student network trained from scratch
+with the teacher's ESRGAN-stage recipe), `kd-c<C>` and `sdakd-c<C>` (`ganforge compress --method kd | sdakd` on the
+teacher run), each --budget kimg and every seed. The teacher is the sr-tiny recipe (32 px HR crops of the built-in
+photos, batch 8, realesrgan degradation) with --teacher-overrides: by default an SRVGGNetCompact of 64 features and
+16 convolutions (realesr-animevideov3's shape) and a U-Net D of 64 features.
+
+After training every run is scored the same way on one fixed set of held-out pairs (--eval-pairs crops of
+--eval-crop px from --eval-data, degraded as in training, drawn with --eval-seed): PSNR and SSIM on Y with the scale
+as border (ganforge.metrics.sr), LPIPS-VGG16 on the whole crops when its weights are installed (else `lpips_skipped`
+says why, and no number), params, MACs and batch-1 CPU latency at 100x100 (the paper's 400 px HR crops) and 32x32 LR
+inputs with the speed-up over the teacher (timed in alternation, --threads). crops.png shows example crops side by
+side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm, HR.
+
+Length on the 2-core CPU with --threads 2 (estimated from per-step costs measured at 1 thread on a loaded machine;
+not yet run): the teacher 30-60 minutes, each student run 7-14 minutes, with scoring 4-7 hours in all.
+
+    python experiments/sr.py --threads 2                              # teacher + 9 student arms x seeds 0,1,2
+    python experiments/sr.py --arms teacher-esrnet,teacher,sdakd-c0.25 --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from aggregate import Stat
+from common import Arm, Check, Experiment, PaperRow, load_record, main
+
+NAME = "sr"
+TITLE = "SDAKD on super-resolution: distilled x4 students against the naive small network, and their speed-ups"
+CLAIM = ("At equal width fraction C = 1/2, 1/4 and 1/8, an SDAKD student of an x4 super-resolution GAN beats the same "
+         "network trained from scratch with the teacher's recipe (SDAKD Tables 1-2, there in FID), and the students "
+         "run 1.98x, 3.43x and 4.35x faster than the teacher (Table 3, GCFSR on a GPU; the issue's CPU targets are 2x, "
+         "3.5x and 5x).")
+COMMAND = "python experiments/sr.py --threads 2"
+SHOWN = ["psnr", "ssim", "lpips", "params", "macs@lr100", "latency_ms@lr100", "speedup@lr100", "speedup@lr32"]
+CURVES: list[str] = []
+FIGURES = ["crops.png"]  # written into the results folder, shown on the page
+FRACTIONS = (0.5, 0.25, 0.125)
+METHODS = {"naive": "naive (from scratch)", "kd": "output KD", "sdakd": "SDAKD"}
+LR_SIZES = (100, 32)  # LR sides of the cost report: Real-ESRGAN's 400 px HR crops at x4, and a small one
+TARGETS = {0.5: 2.0, 0.25: 3.5, 0.125: 5.0}  # the issue's CPU latency speed-up targets
+# SDAKD (003_b66987c167fcadbd.txt): Table 3 speed-ups (GCFSR, Real-ESRGAN) and Table 2 test FID 4x on Real-ESRGAN
+# (rows "Real-ESRGAN - (C, C)" for naive and "SDAKD (ours)"); the paper reports no PSNR, SSIM or LPIPS
+GPU_SPEEDUPS = {0.5: (1.98, 1.77), 0.25: (3.43, 1.96), 0.125: (4.35, 2.08)}
+TABLE2_FID = {0.5: (58.24, 49.57), 0.25: (62.94, 50.49), 0.125: (71.74, 56.47)}
+PAPER = [PaperRow("teacher", "lpips", "test FID 45.62 (no LPIPS in the paper)", "SDAKD Table 2, Real-ESRGAN (teacher)")]
+for _f, (_naive, _sdakd) in TABLE2_FID.items():
+    PAPER += [PaperRow(f"naive-c{_f:g}", "lpips", f"test FID {_naive}",
+                       f"SDAKD Table 2, Real-ESRGAN - ({_f:g}, {_f:g})"),
+              PaperRow(f"sdakd-c{_f:g}", "lpips", f"test FID {_sdakd}", f"SDAKD Table 2, SDAKD (ours) {_f:g}")]
+for _f, (_gcfsr, _resrgan) in GPU_SPEEDUPS.items():
+    PAPER += [PaperRow(f"sdakd-c{_f:g}", "speedup", _gcfsr, f"SDAKD Table 3, GCFSR speed-up at {_f:g} (GPU)"),
+              PaperRow(f"sdakd-c{_f:g}", "speedup", _resrgan, f"SDAKD Table 3, Real-ESRGAN speed-up at {_f:g} (GPU)")]
+CHECKS = [c for f in FRACTIONS for c in (
+    Check(f"SDAKD beats the naive student at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"naive-c{f:g}", "lpips"),
+    Check(f"SDAKD beats the naive student at C = {f:g} (PSNR)", f"sdakd-c{f:g}", f"naive-c{f:g}", "psnr"),
+    Check(f"SDAKD beats plain KD at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"kd-c{f:g}", "lpips"))]
+ESRNET, TEACHER = "teacher-esrnet", "teacher"
+STUDENT_KIMG = 10.0  # every student arm (--budget): `ganforge compress`'s default length, 1,250 steps
+# SRVGGNetCompact 64 x 16 (realesr-animevideov3's shape) with a U-Net D as wide (as Real-ESRGAN's), on sr-tiny's
+# 32 px HR crops, batch 8. Measured at 1 thread (on a loaded 2-core EPYC, so upper bounds): an ESRGAN-stage step
+# 1.8 CPU s (VGG16 perceptual 0.4, D 0.85), sr-tiny's own 0.53; ESRNet steps have neither (about 0.2 s)
+TEACHER_OVERRIDES = "sr.net.num_feat=64 sr.net.num_conv=16 sr.disc.num_feat=64"
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher-overrides", default=TEACHER_OVERRIDES, dest="teacher_overrides",
+                   help="config overrides of the teacher on the sr-tiny / sr-tiny-esrnet presets (students inherit)")
+    p.add_argument("--esrnet-kimg", type=float, default=32.0, dest="esrnet_kimg",
+                   help="the teacher's ESRNet stage (4,000 steps: about 10-15 min on 2 cores)")
+    p.add_argument("--teacher-kimg", type=float, default=12.0, dest="teacher_kimg",
+                   help="the teacher's ESRGAN stage (1,500 steps: about 25-45 min on 2 cores)")
+    p.add_argument("--teacher-seed", type=int, default=0, dest="teacher_seed")
+    p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
+    p.add_argument("--eval-data", default="photos", dest="eval_data", help="HR photos of the held-out pairs")
+    p.add_argument("--eval-crop", type=int, default=128, dest="eval_crop", help="HR side of the held-out pairs")
+    p.add_argument("--eval-pairs", type=int, default=64, dest="eval_pairs")
+    p.add_argument("--eval-seed", type=int, default=2_000_000, dest="eval_seed")
+    p.add_argument("--eval-degradation", default="realesrgan", choices=("realesrgan", "bicubic"),
+                   dest="eval_degradation", help="the held-out LR inputs (default: the training degradation)")
+    p.add_argument("--crop-rows", type=int, default=4, dest="crop_rows", help="example crops in crops.png")
+    p.add_argument("--latency-rounds", type=int, default=3, dest="latency_rounds")
+
+
+def run_dir(out: Path, arm: str, seed: int) -> Path:
+    """Where common.run_cli_arm puts the `ganforge train` run of (arm, seed)."""
+    return out / "train" / f"{arm}-s{seed}"
+
+
+def make(args: argparse.Namespace) -> Experiment:
+    """Teacher (two stages, one seed), then naive / kd / sdakd students per fraction at equal kimg."""
+    from ganforge.compress.sr_student import sr_student_config
+    from ganforge.training import get_preset
+    from ganforge.training.overrides import apply_overrides
+    from ganforge.training.validate import validate_config
+
+    out, base, ts = Path(args.out), shlex.split(args.teacher_overrides), args.teacher_seed
+    try:  # the teacher's config, checked now rather than after the first runs
+        net = validate_config(apply_overrides(get_preset("sr-tiny"), base)).sr
+    except ValueError as e:
+        raise SystemExit(f"--teacher-overrides: {e}") from None
+    teacher = str(run_dir(out, TEACHER, ts))
+    arms = [Arm(ESRNET, train=["--preset", "sr-tiny-esrnet", *base], label="teacher, ESRNet stage (L1)",
+                budget=args.esrnet_kimg, seeds=[ts]),
+            Arm(TEACHER, train=["--preset", "sr-tiny", "--init-from", str(run_dir(out, ESRNET, ts)), *base],
+                label="teacher (ESRGAN stage)", budget=args.teacher_kimg, seeds=[ts])]
+    for f in (float(x) for x in args.fractions.split(",")):
+        g, d = sr_student_config(net.net, f), sr_student_config(net.disc, f)
+        widths = [f"sr.net.num_feat={g.num_feat}", f"sr.net.num_grow_ch={g.num_grow_ch}",
+                  f"sr.disc.num_feat={d.num_feat}"]
+        arms.append(Arm(f"naive-c{f:g}", train=["--preset", "sr-tiny", *base, *widths],
+                        label=f"{METHODS['naive']}, C = {f:g}"))
+        arms += [Arm(f"{m}-c{f:g}", compress=["--teacher", teacher, "--method", m, "--fraction", f"{f:g}"],
+                     label=f"{METHODS[m]}, C = {f:g}") for m in ("kd", "sdakd")]
+    return Experiment(NAME, "photos", arms, unit="kimg", budget=STUDENT_KIMG, every=STUDENT_KIMG, post_eval=post_eval,
+                      notes={"teacher_overrides": args.teacher_overrides, "esrnet_kimg": args.esrnet_kimg,
+                             "teacher_kimg": args.teacher_kimg, "eval": f"{args.eval_pairs} pairs of "
+                             f"{args.eval_crop} px from {args.eval_data} ({args.eval_degradation}, seed "
+                             f"{args.eval_seed})", "budget": "equal kimg per student arm"})
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def eval_pairs(args: argparse.Namespace, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed held-out (LR, HR) pairs every run is scored on (drawn once per process)."""
+    from ganforge.data.degradation import DegradationConfig
+    from ganforge.data.sr_pairs import SRPairSampler, load_hr_images
+
+    key = f"pairs-{scale}"
+    if key not in _CACHE:
+        images = load_hr_images(args.eval_data, args.eval_crop)
+        _CACHE[key] = SRPairSampler(images, args.eval_crop, scale, args.eval_pairs, args.eval_seed,
+                                    DegradationConfig(mode=args.eval_degradation), hflip=False).next()
+    return _CACHE[key]
+
+
+def lpips_net() -> tuple[torch.nn.Module | None, str | None]:
+    """(LPIPS-VGG16, None), or (None, why it is skipped) when its weights are not installed."""
+    from ganforge.training.sr_task import AUTO_LPIPS, build_lpips, lpips_weights_note
+
+    if "lpips" not in _CACHE:
+        note = lpips_weights_note(AUTO_LPIPS)
+        _CACHE["lpips"] = (build_lpips(AUTO_LPIPS) if note is None else None, note)
+    return _CACHE["lpips"]
+
+
+def generator(rec: dict, out: Path) -> torch.nn.Module:
+    """The exported (EMA) generator of a train or compress run."""
+    from ganforge.compress.sr_cost import sr_run_generator
+    from ganforge.networks.sr.weights import load_sr_weights
+
+    path = sr_run_generator(out / rec["checkpoint"])
+    if path is None:
+        raise RuntimeError(f"{rec['checkpoint']}: no generator.safetensors of a task=sr run")
+    return load_sr_weights(path).eval()
+
+
+@torch.no_grad()
+def upscale(G: torch.nn.Module, lr: torch.Tensor, batch: int = 8) -> torch.Tensor:
+    """G's outputs on a CPU batch, rounded to 8-bit levels as saved images are."""
+    from ganforge.training.sr_task import quantize
+
+    return torch.cat([quantize(G(lr[i:i + batch])) for i in range(0, len(lr), batch)])
+
+
+def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """PSNR / SSIM / LPIPS on the fixed held-out pairs, the cost against the teacher, and crops.png redrawn."""
+    from ganforge.compress.sr_cost import build_sr_report, sr_run_generator
+    from ganforge.training.sr_task import sr_scores
+
+    if rec["status"] != "done":
+        return {}
+    G = generator(rec, out)
+    scale = G.cfg.scale
+    lr, hr = eval_pairs(args, scale)
+    lpips, note = lpips_net()
+    extra: dict[str, Any] = sr_scores(upscale(G, lr), hr, scale, torch.device("cpu"), lpips)
+    if note is not None:
+        extra["lpips_skipped"] = note
+    nets = {"student": G}  # the teacher arms are the reference themselves (ESRNet: the teacher's network)
+    if rec["arm"] not in (ESRNET, TEACHER):
+        teacher = run_dir(out, TEACHER, args.teacher_seed)
+        if sr_run_generator(teacher) is None:
+            raise RuntimeError(f"{teacher.relative_to(out)}: the teacher run is missing; run the teacher arms first")
+        nets["teacher"] = generator({"checkpoint": teacher.relative_to(out)}, out)
+    row = next(r for r in build_sr_report(nets, "teacher" if "teacher" in nets else "student", LR_SIZES,
+                                          threads=args.threads or 1, rounds=args.latency_rounds)
+               if r.name == "student").to_dict()
+    extra.update(params=row["params"], params_ratio=row["params_ratio"],
+                 **{f"macs@lr{s}": row["macs"][str(s)] for s in LR_SIZES},
+                 **{f"latency_ms@lr{s}": row["latency_ms"][str(s)] for s in LR_SIZES},
+                 **{f"speedup@lr{s}": row["speedup"][str(s)] for s in LR_SIZES}, latency_threads=row["threads"])
+    write_crops(exp, rec, args, out)
+    return extra
+
+
+def crop_runs(exp: Experiment, rec: dict, out: Path) -> dict[str, dict]:
+    """{arm: its finished run of the lowest seed} in arm order, the ESRNet stage left out; `rec` counts as finished."""
+    runs = {**load_record(out).get("runs", {}), f"{rec['arm']}/s{rec['seed']}": {**rec, "post_eval_done": True}}
+    chosen: dict[str, dict] = {}
+    for r in sorted(runs.values(), key=lambda r: r.get("seed", 0)):
+        if r.get("status") == "done" and r.get("post_eval_done"):
+            chosen.setdefault(r["arm"], r)
+    return {a.name: chosen[a.name] for a in exp.arms if a.name in chosen and a.name != ESRNET}
+
+
+def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> Path | None:
+    """out/crops.png: one row per example crop, columns LR (nearest), bicubic, each finished arm, HR, labelled;
+    None while only the ESRNet stage has finished."""
+    import torch.nn.functional as F
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    from ganforge.training.sr_task import quantize
+
+    runs = crop_runs(exp, rec, out)
+    if not runs:
+        return None
+    nets = {arm: generator(r, out) for arm, r in runs.items()}
+    scale = next(iter(nets.values())).cfg.scale
+    lr, hr = (x[:args.crop_rows] for x in eval_pairs(args, scale))
+    columns = {"LR": F.interpolate(lr, scale_factor=scale, mode="nearest"),
+               "bicubic": quantize(F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)),
+               **{arm: upscale(G, lr) for arm, G in nets.items()}, "HR": hr}
+    pad, head = 2, 14
+    grid = make_grid(torch.stack(list(columns.values()), 1).flatten(0, 1), nrow=len(columns), padding=pad,
+                     pad_value=1.0)
+    image = Image.fromarray(grid.mul(255).round().byte().permute(1, 2, 0).numpy())
+    canvas = Image.new("RGB", (image.width, image.height + head), "white")
+    canvas.paste(image, (0, head))
+    draw, step = ImageDraw.Draw(canvas), hr.shape[-1] + pad
+    for i, name in enumerate(columns):
+        draw.text((pad + i * step + 2, 1), name, fill="black")
+    path = out / "crops.png"
+    canvas.save(path)
+    return path
+
+
+def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
+    """The latency part of the claim: each fraction's measured speed-up beside the paper's and the issue's target."""
+    lines = []
+    for f, (gcfsr, resrgan) in GPU_SPEEDUPS.items():
+        s = summary.get(f"sdakd-c{f:g}", {}).get("speedup@lr100")
+        if s is not None and s.n:
+            met = "meets" if s.mean >= TARGETS[f] else "misses"
+            lines.append(f"C = {f:g}: CPU speed-up over the teacher at 100x100 LR inputs {s.text(3)}x (SDAKD "
+                         f"Table 3 on a GPU: {gcfsr}x GCFSR, {resrgan}x Real-ESRGAN); {met} the issue's "
+                         f"{TARGETS[f]:g}x target.")
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main(make, NAME, __doc__, add_args=add_args))

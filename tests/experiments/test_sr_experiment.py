@@ -1,0 +1,81 @@
+"""experiments/sr.py end to end at toy sizes (an 8-wide x4 teacher on 24 px crops, a few steps per run): every arm
+gets a finished run with finite PSNR / SSIM / cost numbers, a rerun skips the finished runs, crops.png is drawn,
+and the results page shows the section with its figure."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import common
+import make_results_page as page
+import pytest
+import sr
+from PIL import Image
+
+TOY = ("sr.net.num_feat=8 sr.net.num_conv=1 sr.disc.num_feat=8 sr.crop=24 batch_size=2 sr.pool_size=0 "
+       "sr.eval_pairs=2 metrics=[] snapshot_every_kimg=1 log_every_kimg=1")
+
+
+def run(out, seeds: str, *extra: str) -> int:
+    """experiments/sr.py at toy sizes, in-process."""
+    argv = ["--out", str(out), "--seeds", seeds, "--fractions", "0.5", "--teacher-overrides", TOY,
+            "--esrnet-kimg", "0.004", "--teacher-kimg", "0.004", "--budget", "0.004", "--eval-pairs", "2",
+            "--eval-crop", "32", "--crop-rows", "2", "--latency-rounds", "1", "--threads", "1", *extra]
+    return sr.main(sr.make, sr.NAME, sr.__doc__, argv=argv, add_args=sr.add_args)
+
+
+def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
+    out = tmp_path / "results" / "sr"
+    assert run(out, "0", "--arms", "teacher-esrnet,teacher,naive-c0.5") == 0
+    before = common.load_record(out)["runs"]
+    assert sorted(before) == ["naive-c0.5/s0", "teacher-esrnet/s0", "teacher/s0"]
+
+    capsys.readouterr()
+    assert run(out, "0,1") == 0
+    printed = capsys.readouterr().out
+    for key in before:
+        assert f"[{key}] finished earlier; skipped" in printed
+    record = common.load_record(out)
+    for key, rec in before.items():
+        assert record["runs"][key] == rec  # untouched by the rerun
+    arms = ["teacher-esrnet", "teacher", "naive-c0.5", "kd-c0.5", "sdakd-c0.5"]
+    assert list(record["arms"]) == arms
+    expected = {"teacher-esrnet/s0", "teacher/s0", *(f"{a}/s{s}" for a in arms[2:] for s in (0, 1))}
+    assert set(record["runs"]) == expected  # the teacher runs one seed whatever --seeds says
+    for key, rec in record["runs"].items():
+        assert rec["status"] == "done" and rec["post_eval_done"], key
+        final = rec["final"]
+        for name in ("psnr", "ssim", "params", "macs@lr100", "latency_ms@lr100", "speedup@lr100", "speedup@lr32"):
+            assert math.isfinite(final[name]) and final[name] > 0, (key, name)
+        # LPIPS is a number when its weights are installed, else recorded as skipped with the reason
+        assert ("lpips" in final and math.isfinite(final["lpips"])) != ("lpips_skipped" in final), key
+    teacher, student = record["runs"]["teacher/s0"]["final"], record["runs"]["sdakd-c0.5/s0"]["final"]
+    assert teacher["speedup@lr100"] == 1.0 and teacher["params_ratio"] == 1.0
+    assert student["params"] < teacher["params"] and student["macs@lr100"] < teacher["macs@lr100"]
+    assert record["runs"]["kd-c0.5/s1"]["kind"] == "compress" and record["runs"]["naive-c0.5/s1"]["kind"] == "train"
+    config = json.loads((out / record["runs"]["naive-c0.5/s1"]["checkpoint"] / "config.json").read_text())
+    assert config["sr"]["net"]["num_feat"] == 4 and config["sr"]["disc"]["num_feat"] == 4 and config["seed"] == 1
+
+    crops = Image.open(out / "crops.png")
+    columns = 2 + 4 + 1  # LR, bicubic, teacher and the three students, HR
+    assert crops.width == columns * (32 + 2) + 2 and crops.height == 2 * (32 + 2) + 2 + 14
+
+    text = page.build_page(tmp_path / "results", tmp_path / "docs" / "results.md", claims=("sr",))
+    section = text.split(f"## {sr.TITLE}")[1]
+    assert "](results/sr/crops.png)" in section and (tmp_path / "docs" / "results" / "sr" / "crops.png").is_file()
+    assert "| SDAKD beats the naive student at C = 0.5 (PSNR) | `psnr` |" in section
+    assert "C = 0.5: CPU speed-up over the teacher at 100x100 LR inputs" in section
+
+
+@pytest.mark.parametrize(("bad", "message"), [("sr.net.num_feet=8", "unknown config key 'sr.net.num_feet'"),
+                                              ("sr.crop=15", "not a multiple of sr.net.scale")])
+def test_sr_experiment_refuses_a_bad_teacher_override(bad, message):
+    import argparse
+
+    p = argparse.ArgumentParser()
+    sr.add_args(p)
+    args = p.parse_args(["--teacher-overrides", bad])
+    args.out = "unused"
+    with pytest.raises(SystemExit, match=f"--teacher-overrides: .*{message}"):
+        sr.make(args)
