@@ -150,11 +150,11 @@ def eval_pairs(args: argparse.Namespace, scale: int) -> tuple[torch.Tensor, torc
 
 def lpips_net() -> tuple[torch.nn.Module | None, str | None]:
     """(LPIPS-VGG16, None), or (None, why it is skipped) when its weights are not installed."""
-    from ganforge.training.sr_task import AUTO_LPIPS, build_lpips, lpips_weights_note
+    from ganforge.training.sr_task import build_lpips, resolve_lpips_net
 
     if "lpips" not in _CACHE:
-        note = lpips_weights_note(AUTO_LPIPS)
-        _CACHE["lpips"] = (build_lpips(AUTO_LPIPS) if note is None else None, note)
+        net, note = resolve_lpips_net("auto")  # VGG16, or "none" and why
+        _CACHE["lpips"] = (build_lpips(net), note)
     return _CACHE["lpips"]
 
 

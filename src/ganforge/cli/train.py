@@ -68,19 +68,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """Preset, then CLI flags, then key=value overrides; --resume starts from the run's saved config."""
+    imported = None  # state.json of a `ganforge import` directory being resumed
     if args.resume:
         if Path(args.resume).suffix.lower() == ".pkl":
             raise ConfigError(f"--resume takes a run directory, and {args.resume} is a snapshot file: fine-tune it "
                               f"into a new run with --init-from {args.resume} --out DIR, or import it with "
                               f"`ganforge import {args.resume} DIR` and continue its training with --resume DIR")
         saved = _saved_config(Path(args.resume) / "config.json", "--resume")
-        from_import = ckpt.import_state(Path(args.resume)) is not None  # `ganforge import`: presets allowed
-        if args.preset and args.preset != saved.get("preset") and not from_import:
+        imported = ckpt.import_state(Path(args.resume))  # `ganforge import`: presets allowed
+        if args.preset and args.preset != saved.get("preset") and imported is None:
             raise ConfigError(f"--resume {args.resume} continues a '{saved.get('preset')}' run but --preset "
                               f"{args.preset} was given; drop --preset, or start a new run with --out")
         if args.overwrite:
             raise ConfigError("--resume continues a run and --overwrite deletes it; give only one of them")
-        cfg = _imported_recipe(args, saved) if from_import else update_from_dict(
+        cfg = _imported_recipe(args, saved) if imported is not None else update_from_dict(
             get_preset(saved.get("preset", "tiny")), saved)
         cfg.out = args.resume
     else:
@@ -104,8 +105,7 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
         if Path(args.init_from).exists():  # a missing one fails in Trainer.init_from, naming what it looked for
             cfg.net = checkpoint_net(args.init_from)  # the architecture comes from the checkpoint, not the preset
         skip_burnin(cfg)  # what Trainer does too (training.finetune); shown here by --dry-run
-    elif args.resume and (imported := ckpt.import_state(Path(args.resume))) is not None \
-            and not imported.get("cur_nimg"):
+    elif imported is not None and not imported.get("cur_nimg"):
         skip_burnin(cfg)  # an import without an image count: as Trainer does (CheckpointMixin._continue_import)
     # schedule.burnin_kimg=... / augment.burnin_kimg=... still override that (run() passes them on as keep_burnin);
     # every value is validated again afterwards

@@ -41,6 +41,11 @@ class StudentRecipe:
     def active(self) -> bool:
         return self.recipe is not None
 
+    @property
+    def regularising(self) -> bool:
+        """Whether this step carries the critics' R1/R2 (every r_every-th step; always with the inert recipe)."""
+        return self.step % self.r_every == 0
+
     def pieces(self) -> dict[str, Any]:
         """The applied pieces, as compress.json and the start log event record them."""
         if self.recipe is None:
@@ -60,17 +65,15 @@ class StudentRecipe:
         so the expected penalty is unchanged (StyleGAN2 Sec. 3.5)."""
         if self.recipe is None:
             return gamma, r1, r2
-        regularise = self.step % self.r_every == 0
-        return gamma * self.r_every, r1 and regularise, r2 and regularise
+        return gamma * self.r_every, r1 and self.regularising, r2 and self.regularising
 
     def penalty_terms(self, D: nn.Module, terms: dict[str, float]) -> dict[str, float]:
         """A critic's logged terms; lazy steps log its last R1/R2 and `regularised` 0 (as the trainer does)."""
         if self.recipe is None:
             return terms
-        regularise = self.step % self.r_every == 0
-        if regularise:
+        if self.regularising:
             self._last_penalty[id(D)] = {k: terms[k] for k in ("R1", "R2") if k in terms}
-        return {**terms, **self._last_penalty.get(id(D), {}), "regularised": float(regularise)}
+        return {**terms, **self._last_penalty.get(id(D), {}), "regularised": float(self.regularising)}
 
     def path_length(self, G: nn.Module, z: torch.Tensor, c: torch.Tensor | None
                     ) -> tuple[torch.Tensor | float, dict[str, float]]:
