@@ -12,7 +12,7 @@ Pretrained-backbone discriminators (docs/pretrained_discriminators.md) are overr
 process's peak memory, so one --config per backbone gives its cost and memory:
     python benchmarks/train_step.py --precisions fp32 --config base="preset=tiny" \
         --config vgg16="preset=tiny d_aux=vgg16" --config vgg16x2="preset=tiny d_aux=vgg16,vgg16" \
-        --config vgg16_r1='preset=tiny d_aux=[{"backbone":"vgg16","r1":true}]' \
+        --config vgg16_r1="preset=tiny d_aux='[{\\"backbone\\":\\"vgg16\\",\\"r1\\":true}]'" \
         --config projected="preset=tiny d_arch=projected loss.name=hinge loss.r1=false loss.r2=false"
 """
 

@@ -182,9 +182,9 @@ def relative_to(path: Path, base: Path) -> str:
     return str(path.relative_to(base))
 
 
-def resumable(run_dir: Path, command: str) -> bool:
-    """A run directory with a checkpoint that `ganforge train --resume` / SR `ganforge compress --resume` continues
-    (a GAN compression run cannot be resumed)."""
+def resumable(run_dir: Path, command: str, flags: list[str], seed: int) -> bool:
+    """A run directory with a checkpoint that `ganforge train --resume` / `ganforge compress --resume` continues; a
+    GAN compression run only while its settings are still the arm's (same_compress_run), else it restarts."""
     from ganforge.training.checkpoint import list_checkpoints
 
     if not run_dir.is_dir() or not list_checkpoints(run_dir):
@@ -192,29 +192,55 @@ def resumable(run_dir: Path, command: str) -> bool:
     if command == "train":
         return True
     try:
-        return json.loads((run_dir / "config.json").read_text()).get("task") == "sr"
+        if json.loads((run_dir / "config.json").read_text()).get("task") == "sr":
+            return True
     except (OSError, json.JSONDecodeError):
         return False
+    return same_compress_run(run_dir, flags, seed)
+
+
+def same_compress_run(run_dir: Path, flags: list[str], seed: int) -> bool:
+    """Whether the GAN compression run in run_dir was started with the settings these `compress` flags give now
+    (its length aside: --resume --kimg sets that)."""
+    from ganforge.cli.compress import resolve_config
+    from ganforge.cli.main import build_parser
+    from ganforge.compress.config import resolved_init
+    from ganforge.compress.resume import check_resumable
+
+    try:
+        saved = json.loads((run_dir / "compress.json").read_text())
+        cfg = resolve_config(build_parser().parse_args(["compress", *flags, "--out", str(run_dir), "--seed",
+                                                        str(seed)]))
+        cfg.init = resolved_init(cfg)
+        if cfg.eval_metric == "auto":  # the runner resolves it from the data; the run recorded its choice
+            cfg.eval_metric = saved.get("eval_metric", cfg.eval_metric)
+        check_resumable(run_dir, cfg, saved)
+    except (OSError, ValueError):  # ganforge's UserError (a refused setting) is a ValueError
+        return False
+    return True
 
 
 def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
     """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process: an unfinished run
-    continues from its checkpoint where it can (resumable), else it restarts (--overwrite)."""
+    continues from its checkpoint where it can (resumable), else it restarts (--overwrite); so does a compression
+    run whose resume is refused (e.g. its teacher changed, or a longer budget moves a finished stage's end)."""
     from ganforge.cli.main import main
 
     command = "compress" if arm.compress is not None else "train"
     run_dir = out / command / f"{arm.name}-s{seed}"
     budget = arm.budget or args.budget or exp.budget
-    if resumable(run_dir, command):
-        argv = [command, "--resume", str(run_dir), "--kimg", f"{budget:g}"]
-    else:
-        flags = arm.compress if command == "compress" else arm.train
-        argv = [command, *(flags or []), "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed),
-                "--overwrite"]
+    flags = (arm.compress if command == "compress" else arm.train) or []
+    fresh = [command, *flags, "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed), "--overwrite"]
+    resume = resumable(run_dir, command, flags, seed)
+    argv = [command, "--resume", str(run_dir), "--kimg", f"{budget:g}"] if resume else fresh
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     code = main(argv)
+    if code == 2 and resume and (run_dir / "compress.json").is_file():  # a GAN compression run's resume refused
+        print(f"cannot continue {relative(run_dir)} (the line above says why); starting it over", flush=True)
+        argv = fresh
+        code = main(argv)
     if code:
         raise RuntimeError(f"ganforge {command} exited with {code}: {shlex.join(argv)}")
     grids = sorted((run_dir / "samples").glob("grid-*.png"))

@@ -154,7 +154,7 @@ def test_a_used_out_directory_names_the_flags_compress_has(teacher, tmp_path, ca
             "--kimg", "0.008", "--batch-size", "8", "sup.lpips=0", "eval_metric=none"]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "--overwrite" in err and "--resume" not in err and err.count("\n") == 1
+    assert "--overwrite" in err and f"--resume {out}" in err and err.count("\n") == 1
     assert main([*argv, "--overwrite"]) == 0
     assert json.loads((out / "log.jsonl").read_text().splitlines()[0])["event"] == "start"
     assert main(["compress", "--method", "kd", "--out", str(out), "--data", "digits"]) == 2  # stage 1 would reuse it

@@ -225,7 +225,7 @@ def test_cli_gan_teacher_with_sr_options_is_one_line_exit_2(tmp_path, capsys, ex
 def test_cli_resume_of_a_non_compression_run_is_refused(teacher, tmp_path, capsys):
     assert main(["compress", "--resume", str(teacher)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "not a super-resolution compression run" in err and len(err.splitlines()) == 1
+    assert "not a compression run" in err and "ganforge train --resume" in err and len(err.splitlines()) == 1
 
 
 def feature_inputs(G: nn.Module) -> dict[str, torch.Tensor]:

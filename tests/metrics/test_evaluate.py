@@ -115,4 +115,5 @@ def test_result_keys_name_what_evaluate_returns(tiny_extractor, real_images):
     out = evaluate_generator(TinyGenerator(), real_images, metrics, num=60, features="tiny", kid_subset_size=20,
                              kid_subsets=3, disk_cache=False)
     assert sorted(out) == sorted(result_keys(metrics))
-    assert result_keys("modes,rfid@x") == ["modes", "modes_kl", "modes_total", "rfid@x", "rfid_std@x"]
+    assert result_keys("modes,rfid@x") == ["modes", "modes_kl", "modes_kl_marginal", "modes_tc", "modes_total",
+                                            "rfid@x", "rfid_std@x"]

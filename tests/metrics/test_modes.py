@@ -61,3 +61,23 @@ def test_finite_sample_floor_of_a_perfect_generator():
     kls = [reverse_kl_to_uniform(mode_histogram(torch.randint(1000, (20_000,), generator=g), 1000))
            for _ in range(5)]
     assert sum(kls) / 5 == pytest.approx(uniform_kl_floor(20_000), rel=0.1)
+
+
+def test_kl_splits_into_channel_imbalance_and_channel_dependence():
+    # every digit equally often in each channel, but all three channels always equal: KL is all total correlation
+    copied = torch.arange(10).repeat(50)[:, None].expand(-1, 3)
+    out = mode_metrics(copied)
+    assert out["modes"] == 10 and out["modes_kl_marginal"] == pytest.approx(0.0, abs=1e-12)
+    assert out["modes_tc"] == pytest.approx(math.log(100)) and out["modes_kl"] == pytest.approx(math.log(100))
+    # independent channels, the first one stuck on one digit: KL is all marginal imbalance
+    d = all_modes(2)
+    d[:, 0] = 4
+    out = mode_metrics(d)
+    assert out["modes_kl_marginal"] == pytest.approx(math.log(10)) and out["modes_tc"] == pytest.approx(0, abs=1e-9)
+    assert out["modes_kl"] == pytest.approx(out["modes_kl_marginal"] + out["modes_tc"])
+
+
+def test_one_channel_digits_have_no_total_correlation():
+    out = mode_metrics(torch.tensor([[1], [1], [2], [7]]))
+    assert out["modes_tc"] == pytest.approx(0.0, abs=1e-12)
+    assert out["modes_kl_marginal"] == pytest.approx(out["modes_kl"])

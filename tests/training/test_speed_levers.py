@@ -41,8 +41,10 @@ def test_channels_last_trains_like_contiguous(tmp_path):
     assert base.G.stages[1].blocks[0].conv2.weight.is_contiguous()
     assert cl_terms[0]["regularised"] == 1.0 and cl_terms[1]["regularised"] == 0.0
     _assert_close_terms(cl_terms, base_terms, rtol=1e-4, atol=1e-6)
+    # Adam divides by sqrt(v), so a weight whose gradient is near zero can move by a different fraction of one lr
+    # step when NHWC kernels round differently (AVX-512 machines): allow 1/200 of the first step's lr (2e-3)
     for a, b in zip(cl.G.parameters(), base.G.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     path = cl.save_checkpoint()  # NHWC weights are written as plain contiguous tensors
     assert set(load_file(path / "G.safetensors")) == set(base.G.state_dict())
 

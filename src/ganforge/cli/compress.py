@@ -27,12 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="super-resolution only: the teacher's U-Net discriminator weights (e.g. the official "
                         "RealESRGAN_x4plus_netD.pth), for SDAKD's stage-2 D distillation when --teacher is a file")
     p.add_argument("--resume", metavar="RUN_DIR",
-                   help="super-resolution only: continue the student run in RUN_DIR from its latest checkpoint")
-    p.add_argument("--method", choices=METHODS, default="sdakd")
-    p.add_argument("--fraction", type=float, default=0.25, help="student width fraction C (e.g. 0.5, 0.25, 0.125)")
+                   help="continue the student run in RUN_DIR from its latest checkpoint, with its own teacher and "
+                        "settings (--kimg, --device and key=value overrides of its length and cadence may change)")
+    p.add_argument("--method", choices=METHODS, help="distillation method (default sdakd)")
+    p.add_argument("--fraction", type=float, help="student width fraction C (e.g. 0.5, 0.25, 0.125; default 0.25)")
     p.add_argument("--out", help="student run directory (required unless --resume)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace the run in an --out directory that holds one (compression runs cannot be resumed); "
+                   help="replace the run in an --out directory that holds one (or continue it with --resume); "
                         "without --teacher this also retrains the stage-1 teacher in <out>/teacher")
     p.add_argument("--kimg", type=float, help="student training length, all stages together (default 10)")
     p.add_argument("--data", help="training data (default: the teacher's)")
@@ -49,8 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-metric", dest="eval_metric",
                    help="model selection metric (SDAKD Sec. 4.2), e.g. fid@classifier-mnist; auto (default): "
                         "fid@classifier-mnist when the data are digits in that classifier's range; none: no selection")
-    p.add_argument("--teacher-preset", default="tiny", help="stage 1 preset when no --teacher is given")
-    p.add_argument("--teacher-kimg", type=float, default=20.0, help="stage 1 length when no --teacher is given")
+    p.add_argument("--teacher-preset", help="stage 1 preset when no --teacher is given (default tiny)")
+    p.add_argument("--teacher-kimg", type=float, help="stage 1 length when no --teacher is given (default 20)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("overrides", nargs="*", metavar="key=value")
     p.set_defaults(func=run)
@@ -58,9 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def resolve_config(args: argparse.Namespace) -> CompressConfig:
     """Flags, then key=value overrides; every check's ValueError becomes a ConfigError (one line, exit 2)."""
+    return apply_args(CompressConfig(out=args.out, teacher=args.teacher or ""), args,
+                      ("method", "fraction", "kimg", "data", "batch_size", "seed", "device", "init", "eval_metric"))
+
+
+def apply_args(cfg: CompressConfig, args: argparse.Namespace, keys: tuple[str, ...]) -> CompressConfig:
+    """The given flags among `keys` (and --dime-mode), then key=value overrides, then the config's checks."""
     try:
-        cfg = CompressConfig(method=args.method, fraction=args.fraction, out=args.out, teacher=args.teacher or "")
-        for key in ("kimg", "data", "batch_size", "seed", "device", "init", "eval_metric"):
+        for key in keys:
             value = getattr(args, key, None)
             if value is not None:
                 setattr(cfg, key, value)
@@ -79,36 +85,46 @@ def train_teacher(args: argparse.Namespace, cfg: CompressConfig) -> str:
     """SDAKD stage 1: an ordinary `ganforge train` run in <out>/teacher."""
     from ganforge.training import Trainer, get_preset
 
-    tcfg = get_preset(args.teacher_preset)
+    preset = args.teacher_preset or "tiny"
+    tcfg = get_preset(preset)
     tcfg.out = str(Path(cfg.out) / "teacher")
-    tcfg.kimg = args.teacher_kimg
+    tcfg.kimg = 20.0 if args.teacher_kimg is None else args.teacher_kimg
     tcfg.seed = cfg.seed
     if cfg.data:
         tcfg.data = cfg.data
-    print(f"stage 1: training the teacher ({args.teacher_preset}, {tcfg.kimg} kimg) in {tcfg.out}")
+    print(f"stage 1: training the teacher ({preset}, {tcfg.kimg} kimg) in {tcfg.out}")
     return str(Trainer(tcfg, overwrite=args.overwrite).train())
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume or (args.teacher and is_sr_teacher(args.teacher)):
+    if args.resume and (args.teacher or args.overwrite):
+        raise ConfigError("--resume continues a run with its own teacher; drop --teacher and --overwrite")
+    if (args.resume and resumed_kind(Path(args.resume)) == "sr") or (args.teacher and is_sr_teacher(args.teacher)):
         return run_sr(args)
-    if args.teacher_d or any(o.startswith("sr.") for o in args.overrides):
-        raise ConfigError("--teacher-d and sr.* settings apply to super-resolution teachers only; --teacher "
-                          f"{args.teacher or '(none: stage 1 trains a GAN)'} is not one")
-    if not args.out:
-        raise ConfigError("--out is required (the student run directory)")
-    cfg = resolve_config(args)
+    if args.resume:
+        cfg = resolve_resume_config(args)
+    else:
+        if args.teacher_d or any(o.startswith("sr.") for o in args.overrides):
+            raise ConfigError("--teacher-d and sr.* settings apply to super-resolution teachers only; --teacher "
+                              f"{args.teacher or '(none: stage 1 trains a GAN)'} is not one")
+        if not args.out:
+            raise ConfigError("--out is required (the student run directory)")
+        cfg = resolve_config(args)
     if args.dry_run:
         print(json.dumps(to_dict(cfg), indent=1))
         return 0
     from ganforge.compress.runner import CompressRunner, claim_student_dir
     from ganforge.compress.student import feature_widths
 
-    lock = claim_student_dir(Path(cfg.out), cfg.teacher, args.overwrite)  # before stage 1 spends its time
-    if not cfg.teacher:
-        cfg.teacher = train_teacher(args, cfg)
-    runner = CompressRunner(cfg, overwrite=args.overwrite)
-    lock.release()  # the runner holds its own claim (re-entrant in one process)
+    if args.resume:
+        runner = CompressRunner(cfg, resume=True)
+        print(f"{runner.arm}: continuing {cfg.out} at {runner.cur_nimg / 1000:g} of {runner.total_kimg:g} kimg")
+    else:
+        lock = claim_student_dir(Path(cfg.out), cfg.teacher, args.overwrite)  # before stage 1 spends its time
+        if not cfg.teacher:
+            cfg.teacher = train_teacher(args, cfg)
+        runner = CompressRunner(cfg, overwrite=args.overwrite)
+        lock.release()  # the runner holds its own claim (re-entrant in one process)
     print(f"{arm_name(cfg)}: init {cfg.init}; model selection: {cfg.eval_metric or 'none'} ({runner.selection_note})")
     run_dir = runner.train()
     best = f"\n  selected:    {run_dir / 'best'} ({runner.best})" if runner.best else ""
@@ -120,6 +136,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 GAN_ONLY = {"init": "--init", "dime_mode": "--dime-mode", "eval_metric": "--eval-metric"}
+# flags that pick a run's identity: a resumed GAN compression run keeps its own (compress.json)
+RUN_FLAGS = {"out": "--out", "method": "--method", "fraction": "--fraction", "data": "--data",
+             "batch_size": "--batch-size", "seed": "--seed", "teacher_d": "--teacher-d",
+             "teacher_preset": "--teacher-preset", "teacher_kimg": "--teacher-kimg", **GAN_ONLY}
+
+
+def resumed_kind(run_dir: Path) -> str:
+    """"gan" or "sr": which compression run --resume names; anything else is one line saying what it is."""
+    from ganforge.cli.train import _saved_config
+
+    saved = _saved_config(run_dir / "config.json", "--resume")
+    if saved.get("task") == "sr" and (saved.get("sr") or {}).get("distill", {}).get("method", "none") != "none":
+        return "sr"
+    if saved.get("task") != "sr" and (run_dir / "compress.json").is_file():
+        return "gan"
+    raise ConfigError(f"--resume {run_dir}: not a compression run (no compress.json, and not a super-resolution "
+                      "compression run); training runs resume with `ganforge train --resume`")
+
+
+def resolve_resume_config(args: argparse.Namespace) -> CompressConfig:
+    """The GAN compression run's own config (compress.json), then --kimg, --device and key=value overrides; the
+    runner refuses a change of anything its checkpoints were trained with (compress.resume.check_resumable)."""
+    from ganforge.compress.resume import resume_config
+
+    given = [flag for key, flag in RUN_FLAGS.items() if getattr(args, key, None) is not None]
+    if given:
+        raise ConfigError(f"--resume continues {args.resume} with its own settings; drop {', '.join(given)} (only "
+                          "--kimg, --device and key=value overrides of its length and cadence apply)")
+    return apply_args(resume_config(Path(args.resume)), args, ("kimg", "device"))
 
 
 def resolve_sr_config(args: argparse.Namespace):
@@ -134,19 +179,16 @@ def resolve_sr_config(args: argparse.Namespace):
     if given:
         raise ConfigError(f"{', '.join(given)}: GAN compression options; a super-resolution student starts from "
                           "random weights and is scored by PSNR / SSIM / LPIPS (drop the option)")
-    if args.resume:
-        if args.teacher or args.overwrite:
-            raise ConfigError("--resume continues a run with its own teacher; drop --teacher and --overwrite")
+    if args.resume:  # run() checked that it is a super-resolution compression run (resumed_kind)
         saved = _saved_config(Path(args.resume) / "config.json", "--resume")
-        if saved.get("task") != "sr" or (saved.get("sr") or {}).get("distill", {}).get("method", "none") == "none":
-            raise ConfigError(f"--resume {args.resume}: not a super-resolution compression run (GAN compression "
-                              "runs cannot be resumed; SR training runs resume with `ganforge train --resume`)")
         cfg = update_from_dict(get_preset(saved.get("preset") or "sr-tiny"), saved)
         cfg.out = args.resume
     else:
         if not args.out:
             raise ConfigError("--out is required (the student run directory)")
-        cfg = sr_compress_config(args.teacher, args.method, args.fraction, args.out, args.teacher_d or "")
+        cfg = sr_compress_config(args.teacher, args.method or CompressConfig.method,
+                                 CompressConfig.fraction if args.fraction is None else args.fraction, args.out,
+                                 args.teacher_d or "")
         cfg.kimg = CompressConfig.kimg
     for key in ("kimg", "data", "batch_size", "seed", "device"):
         value = getattr(args, key, None)

@@ -68,7 +68,7 @@ def format_table(results: dict[str, float]) -> str:
     width = max([len(k) for k in results] + [6])
     lines = [f"{'metric':<{width}}  value", f"{'-' * width}  ------------"]
     for key, value in results.items():
-        text = f"{int(value)}" if key.startswith("modes") and not key.startswith("modes_kl") else f"{value:.6g}"
+        text = f"{int(value)}" if key.split("@")[0] in ("modes", "modes_total") else f"{value:.6g}"
         lines.append(f"{key:<{width}}  {text}")
     return "\n".join(lines)
 

@@ -2,7 +2,9 @@
 
 Run directories have the Trainer's layout (ckpt-*/G.safetensors, G_ema, D, state.json with "config" -> "net",
 generator.safetensors, samples/, log.jsonl) plus compress.json, metrics.jsonl and best/ (the checkpoint chosen by
-`eval_metric`, SDAKD Sec. 4.2), so `ganforge generate|evaluate|export RUN_DIR` work on students unchanged.
+`eval_metric`, SDAKD Sec. 4.2), so `ganforge generate|evaluate|export RUN_DIR` work on students unchanged. A run
+resumes from its latest ckpt-* (`CompressRunner(cfg, resume=True)`, `ganforge compress --resume RUN_DIR`) exactly
+where it stopped: networks, optimisers, the method's modules, counters, sampler, recipe and random state.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +24,13 @@ from ganforge.compress.common import DistillMethod, DistillSetup
 from ganforge.compress.config import CompressConfig, arm_name, resolved_init
 from ganforge.compress.kd import KDMethod
 from ganforge.compress.nickel_dime import NickelDimeMethod
+from ganforge.compress.resume import (
+    check_resumable,
+    check_same_teacher,
+    check_stages,
+    latest_checkpoint,
+    resumed_teacher,
+)
 from ganforge.compress.sdakd import SDAKDMethod
 from ganforge.compress.selection import resolve_eval_metric
 from ganforge.compress.student import make_student
@@ -38,7 +48,7 @@ from ganforge.training.logger import RunLogger
 from ganforge.training.loop import run_stages
 from ganforge.training.overrides import ConfigError, update_from_dict
 from ganforge.training.presets import get_preset
-from ganforge.training.rundir import RunDirError, RunLock, clear_run, run_contents
+from ganforge.training.rundir import RunDirError, RunLock, claim_run_dir, clear_run, run_contents
 from ganforge.training.stages import RecipeSteps
 from ganforge.training.trainer import resolve_device
 from ganforge.training.validate import check_data_matches
@@ -81,18 +91,26 @@ class CompressRunner(RecipeSteps):
     hooks; the one training loop (training.loop.run_stages) steps it.
     """
 
-    def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None, overwrite: bool = False):
+    def __init__(self, cfg: CompressConfig, dataset: ImageDataset | None = None, overwrite: bool = False,
+                 resume: bool = False):
         ccfg.validate(cfg)
-        if not cfg.teacher:
+        if resume and overwrite:
+            raise ConfigError("resume continues the run in out and overwrite deletes it; give only one of them")
+        if not cfg.teacher and not resume:
             raise ValueError("no teacher checkpoint given (--teacher RUN_DIR)")
         cfg.init = resolved_init(cfg)  # "auto" -> the method's paper's choice; compress.json records the result
         self.cfg = cfg
         self.arm = arm_name(cfg)
         self.device = resolve_device(cfg.device)
         self.run_dir = Path(cfg.out)
-        self.run_lock = claim_student_dir(self.run_dir, cfg.teacher, overwrite)
+        self.run_lock = claim_student_dir(self.run_dir, cfg.teacher, overwrite, resume)
+        resumed = latest_checkpoint(self.run_dir) if resume else None
         torch.manual_seed(cfg.seed)
-        self.G_T, self.D_T, self.teacher_cfg, self.teacher_ckpt = load_teacher(cfg.teacher, self.device)
+        teacher = resumed_teacher(self.run_dir, resumed[1]) if resumed else cfg.teacher
+        self.G_T, self.D_T, self.teacher_cfg, self.teacher_ckpt = load_teacher(teacher, self.device)
+        self.teacher_digest = teacher_digest(self.G_T)
+        if resumed:
+            check_same_teacher(self.run_dir, resumed[1], self.teacher_ckpt, self.teacher_digest)
         tcfg = copy.deepcopy(self.teacher_cfg)
         if cfg.data:
             tcfg.data = cfg.data
@@ -114,6 +132,9 @@ class CompressRunner(RecipeSteps):
                 result_keys(cfg.eval_metric)
             except ValueError as e:
                 raise ConfigError(f"eval_metric: {e}") from None
+        if resumed:
+            check_resumable(self.run_dir, cfg, resumed[1].get("compress", {}))
+            cfg.teacher = cfg.teacher or resumed[1]["compress"].get("teacher", "")
         self.G_S = make_student(self.G_T, cfg.fraction, cfg.init).requires_grad_(True).train()
         self.D_S = make_student(self.D_T, cfg.fraction, cfg.init).requires_grad_(True).train()
         self.G_ema = copy.deepcopy(self.G_S).eval().requires_grad_(False)
@@ -129,16 +150,20 @@ class CompressRunner(RecipeSteps):
         self.batch_size, self.max_nonfinite_skips = cfg.batch_size, cfg.max_nonfinite_skips
         self.cur_nimg, self.step, self.stage, self.nonfinite = 0, 0, "", 0
         self.best: dict = {}
+        self.closed: list[str] = []  # stages whose end_stage (model selection) has run
         self._grid_z = torch.randn(cfg.grid_size, self.G_S.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         nc = self.G_S.num_classes
         self._grid_c = (torch.arange(cfg.grid_size) % nc) if nc else None
         self.student_train_cfg = self._student_train_config(tcfg)
+        if resumed:  # last: everything above that draws random numbers has run, the restored stream continues
+            self._restore(*resumed)
         (self.run_dir / "config.json").write_text(json.dumps(self.student_train_cfg, indent=1))
         pieces = self.student_recipe.pieces()
         (self.run_dir / "compress.json").write_text(json.dumps({**ccfg.to_dict(cfg), "applied_recipe": pieces},
                                                                indent=1))
         self.logger = RunLogger(self.run_dir)
-        self.logger.log({"event": "start", "kimg": 0.0, "arm": self.arm, "init": cfg.init,
+        event = {"event": "resume", "from": resumed[0].name} if resumed else {"event": "start"}
+        self.logger.log({**event, "kimg": self.cur_nimg / 1000, "arm": self.arm, "init": cfg.init,
                          "eval_metric": cfg.eval_metric, "selection": self.selection_note, "recipe": pieces})
 
     def _student_train_config(self, tcfg: TrainConfig) -> dict:
@@ -171,16 +196,42 @@ class CompressRunner(RecipeSteps):
 
     def _state(self) -> dict:
         return {"cur_nimg": self.cur_nimg, "step": self.step, "stage": self.stage, "best": self.best, "arm": self.arm,
+                "closed": self.closed, "stages": self.method.stages(), "nonfinite": self.nonfinite,
+                "sampler": self.sampler.state_dict(), "recipe": self.student_recipe.state_dict(),
                 "config": self.student_train_cfg, "compress": ccfg.to_dict(self.cfg),
-                "teacher": {"checkpoint": str(self.teacher_ckpt), "digest": teacher_digest(self.G_T)}}
+                "teacher": {"checkpoint": str(self.teacher_ckpt.resolve()), "digest": self.teacher_digest}}
 
     def save_checkpoint(self, tag: str | None = None) -> Path:
         tag = tag or f"{ckpt.CKPT_PREFIX}{self.cur_nimg // 1000:07d}k{self.step:09d}"
         path = ckpt.write_checkpoint(self.run_dir, tag, self._modules(), self.method.optimizers(), self._state(),
-                                     {"torch_cpu": torch.get_rng_state()})
+                                     ckpt.rng_tensors(self.device))
         if tag.startswith(ckpt.CKPT_PREFIX):
             ckpt.prune_checkpoints(self.run_dir, self.cfg.keep_checkpoints)
         return path
+
+    def _restore(self, path: Path, state: dict) -> None:
+        """Continue from checkpoint `path`: networks, the method's modules and optimisers, counters, model
+        selection, sampler position, recipe state and random state; the stage plan may only grow (check_stages)."""
+        if "sampler" not in state:
+            raise ckpt.CheckpointError(f"{path} was written by a ganforge whose compression runs could not resume "
+                                       "(no sampler state); start the run again with --overwrite")
+        try:
+            for name, module in self._modules().items():
+                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+            for name, opt in self.method.optimizers().items():
+                ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
+            self.cur_nimg, self.step, self.stage = int(state["cur_nimg"]), int(state["step"]), str(state["stage"])
+            self.nonfinite, self.best = int(state.get("nonfinite", 0)), dict(state.get("best") or {})
+            self.closed = check_stages(state["stages"], self.method.stages(), list(state["closed"]), self.cur_nimg)
+            self.sampler.load_state_dict(state["sampler"])
+            self.student_recipe.load_state_dict(state["recipe"])
+            extra = ckpt.read_tensors(path, "extra")
+        except (ckpt.CheckpointError, ConfigError):
+            raise
+        except (KeyError, TypeError, IndexError, AttributeError, ValueError, RuntimeError) as e:
+            raise ckpt.CheckpointError(f"{path}: its state.json or tensors do not fit this run ({e.__class__.__name__}"
+                                       f": {e}); the checkpoint is corrupt, resume from an earlier one") from e
+        ckpt.set_rng(extra, self.device)
 
     def save_generator(self) -> None:
         ckpt.save_generator(self.run_dir / "generator.safetensors", self.G_ema, to_dict_net(self.G_S.cfg),
@@ -224,7 +275,10 @@ class CompressRunner(RecipeSteps):
         self.evaluate(stage)
 
     def end_stage(self, stage: str) -> None:
-        self.evaluate(stage)  # model selection after every stage (SDAKD Sec. 4.2)
+        """Model selection after every stage (SDAKD Sec. 4.2), once: a resumed run skips the stages it had closed."""
+        if stage not in self.closed:
+            self.evaluate(stage)
+            self.closed.append(stage)
 
     def train(self) -> Path:
         cfg = self.cfg
@@ -240,10 +294,15 @@ class CompressRunner(RecipeSteps):
         return self.run_dir
 
 
-def claim_student_dir(run_dir: Path, teacher: str, overwrite: bool) -> RunLock:
-    """Create and lock the student's run directory. A compression run cannot resume, so a directory holding an
-    earlier run is refused unless overwrite=True, which deletes that run's files (the teacher inside it and the
-    reusable teacher statistics stay)."""
+def claim_student_dir(run_dir: Path, teacher: str, overwrite: bool, resume: bool = False) -> RunLock:
+    """Create and lock the student's run directory. A new run refuses a directory holding an earlier run unless
+    overwrite=True, which deletes that run's files (the teacher inside it and the reusable teacher statistics stay);
+    resume=True keeps them (and puts back checkpoint copies a crash left between two renames)."""
+    if resume:
+        lock = claim_run_dir(run_dir, resume=True, overwrite=False)
+        for note in ckpt.recover_checkpoints(run_dir):
+            print(f"ganforge: {note}", file=sys.stderr)
+        return lock
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"--out {run_dir} is a file; give a directory (it is created if missing)")
     try:
@@ -258,8 +317,8 @@ def claim_student_dir(run_dir: Path, teacher: str, overwrite: bool) -> RunLock:
     if old and not overwrite:
         lock.release()
         shown = ", ".join(old[:4]) + (", ..." if len(old) > 4 else "")
-        raise RunDirError(f"{run_dir} is not empty ({shown}); a compression run cannot be continued: replace it with "
-                          "--overwrite (deletes its checkpoints and logs), or choose another --out")
+        raise RunDirError(f"{run_dir} is not empty ({shown}); continue that run with --resume {run_dir}, replace it "
+                          "with --overwrite (deletes its checkpoints and logs), or choose another --out")
     if old:
         clear_run(run_dir)
         (run_dir / "compress.json").unlink(missing_ok=True)

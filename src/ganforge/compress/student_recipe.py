@@ -55,6 +55,14 @@ class StudentRecipe:
                 "style_mixing": self.recipe.style_mixing.prob, "pl_weight": pl.weight, "pl_every": pl.every,
                 "pl_batch_shrink": pl.batch_shrink, "teacher_replays_mixing_and_noise": True}
 
+    def state_dict(self) -> dict[str, float]:
+        """The recipe's training state for checkpoints: path length's running mean (nothing when inert)."""
+        return {} if self.recipe is None else self.recipe.state_dict()
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        if self.recipe is not None:
+            self.recipe.load_state_dict(state)
+
     def mixing(self, G: nn.Module, teacher: nn.Module | None = None) -> contextlib.AbstractContextManager:
         """Style mixing around G_S's training pass; `teacher` (G_T as the distillation target, called after G_S
         inside the block) replays G_S's mixing draw and noise. Nothing with the inert recipe."""

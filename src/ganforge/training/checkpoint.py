@@ -214,6 +214,21 @@ def _run_id(path: Path) -> str | None:
         return None
 
 
+def rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    """The random state a resumed run continues from (the CPU generator, and the device's on CUDA)."""
+    out = {"torch_cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["torch_cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def set_rng(extra: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Put back what rng_tensors saved (a checkpoint's "extra" tensors)."""
+    torch.set_rng_state(extra["torch_cpu"])
+    if "torch_cuda" in extra and device.type == "cuda":
+        torch.cuda.set_rng_state(extra["torch_cuda"], device)
+
+
 def read_state(ckpt: Path) -> dict:
     """state.json of a checkpoint; unreadable or garbage JSON is a CheckpointError naming the file."""
     path = ckpt / "state.json"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,6 +11,7 @@ from ganforge.augment.config import AugmentConfig
 from ganforge.distill.self_distill import SelfDistillConfig
 from ganforge.networks.config import NetworkConfig
 from ganforge.networks.pretrained_config import AuxDConfig, ProjectedConfig
+from ganforge.training.ema import extra_ema_label
 from ganforge.training.sr_config import SRTrainConfig, check_sr_task
 from ganforge.training.validate import check_style_recipe, validate_config
 
@@ -32,6 +34,18 @@ class ScheduleConfig:
     # EMA ramp-up (StyleGAN2-ADA): the half-life is at most ema_rampup x the images seen so far; 0 = off (R3GAN).
     # The official configs use 0.05 (auto, cifar). Fine-tuning (init_from) sets it to 0, as the official resume does.
     ema_rampup: float = 0.0
+    # Extra EMAs of G for comparing EMA lengths on one run (evaluation only, never fed back into training): each entry
+    # h (kimg) adds G_ema_h<h> to every checkpoint, on the main half-life schedule scaled to end at h.
+    ema_extra_kimg: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        bad = [h for h in self.ema_extra_kimg if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0)]
+        if bad:
+            raise ValueError(f"schedule.ema_extra_kimg={self.ema_extra_kimg}: every entry must be a positive finite "
+                             f"half-life in kimg (not {bad[0]})")
+        labels = [extra_ema_label(h) for h in self.ema_extra_kimg]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"schedule.ema_extra_kimg={self.ema_extra_kimg} names an EMA twice; drop the duplicate")
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ganforge.errors import UserError
 from ganforge.limits import hint, limit
 from ganforge.networks import NetworkConfig, build_discriminator, build_generator
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.ema import EXTRA_PREFIX, extra_ema_labels
 from ganforge.training.overrides import ConfigError, update_from_dict
 
 
@@ -114,17 +115,34 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return found[-1]
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> nn.Module:
-    """The EMA generator (or the live one with ema=False) in eval mode, from a run dir, checkpoint dir or file
-    (a generator .safetensors, or an official snapshot .pkl, imported on the fly)."""
+def _generator_tensors(c: Path, ema: bool | str) -> str:
+    """The checkpoint file of the generator asked for: G_ema (True), G (False) or an extra EMA by its name ('h50')."""
+    if not isinstance(ema, str):
+        return "G_ema" if ema else "G"
+    label = ema.removeprefix(EXTRA_PREFIX)
+    have = extra_ema_labels(c)
+    if label not in have:
+        extra = (f"and the extra EMAs {', '.join(have)}" if have else
+                 "and no extra EMAs (train with schedule.ema_extra_kimg=[...] to keep some)")
+        raise UserError(f"{c}: no EMA '{ema}'; this checkpoint has G_ema (ema=True), G (ema=False) {extra}")
+    return EXTRA_PREFIX + label
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool | str = True) -> nn.Module:
+    """The EMA generator (or the live one with ema=False, or an extra EMA by name, e.g. ema="h50") in eval mode,
+    from a run dir, checkpoint dir or file (a generator .safetensors, or an official snapshot .pkl, imported on the
+    fly)."""
     p = imported_snapshot_run(path)
     if p.is_file():
+        if isinstance(ema, str):
+            raise UserError(f"{p} holds one generator; ema='{ema}' needs the run or checkpoint directory it came from")
         G = _from_file(p)
     else:
         c = resolve_checkpoint(p)
-        tensors = ckpt.read_tensors(c, "G_ema" if ema else "G")
-        G = _build(build_generator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, str(c))
-        ckpt.load_module(G, tensors, str(c))
+        name = _generator_tensors(c, ema)
+        tensors = ckpt.read_tensors(c, name)
+        G = _build(build_generator, _stored_net(c), {k: tuple(v.shape) for k, v in tensors.items()}, f"{c}/{name}")
+        ckpt.load_module(G, tensors, f"{c}/{name}")
     return G.to(device).eval().requires_grad_(False)
 
 

@@ -38,6 +38,23 @@ class EMAHalfLife:
         return min(h, cur_nimg * self.rampup) if self.rampup > 0 else h
 
 
+@dataclass
+class ScaledHalfLife:
+    """An extra EMA's half-life: the main schedule x end_kimg / its end, so it ends at end_kimg with the same shape.
+
+    A main schedule that ends at 0 (G_ema = G) has nothing to scale: end_kimg throughout, under the same ramp-up.
+    """
+
+    main: EMAHalfLife
+    end_kimg: float
+
+    def __call__(self, cur_nimg: float) -> float:
+        end_nimg = self.end_kimg * 1000.0
+        if self.main.halflife.end <= 0:
+            return EMAHalfLife(Cosine(end_nimg, end_nimg, 0.0), self.main.rampup)(cur_nimg)
+        return self.main(cur_nimg) * end_nimg / self.main.halflife.end
+
+
 def ema_beta(batch_size: int, halflife_nimg: float) -> float:
     """Per-step EMA decay so that the weight of an update halves after `halflife_nimg` images: 0.5^(B / h)."""
     if halflife_nimg <= 0:

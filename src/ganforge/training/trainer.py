@@ -23,7 +23,7 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.aux_discriminators import AuxDiscriminators, main_discriminator
 from ganforge.training.config import TrainConfig, to_dict
 from ganforge.training.distributed import DistInfo, average_gradients, barrier, init_distributed
-from ganforge.training.ema import update_ema
+from ganforge.training.ema import ExtraEMAs, update_ema
 from ganforge.training.finetune import skip_burnin
 from ganforge.training.guard import DivergenceGuard, first_nonfinite, grad_norm
 from ganforge.training.logger import RunLogger
@@ -118,6 +118,7 @@ class Trainer(CheckpointMixin):
         self.beta2 = Cosine(s.beta2_start, s.beta2_end, s.burnin_kimg)
         self.ema_halflife = EMAHalfLife(Cosine(s.ema_halflife_kimg_start * 1000, s.ema_halflife_kimg_end * 1000,
                                                s.burnin_kimg), s.ema_rampup)
+        self.ema_extra = ExtraEMAs(self.G_ema, self.ema_halflife, s.ema_extra_kimg)  # G_ema_h<kimg>, evaluated only
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=s.lr_start, betas=(s.beta1, s.beta2_start), eps=1e-8)
         if self.g_modules:  # a second group: G's learning-rate and beta2 schedules apply to it too
             self.opt_G.add_param_group({"params": [p for m in self.g_modules.values() for p in m.parameters()]})
@@ -153,6 +154,8 @@ class Trainer(CheckpointMixin):
             self.task.init_from(Path(cfg.init_from), self.G, self.G_ema)  # the GAN stage from ESRNet
         elif cfg.init_from:
             self.init_from(Path(cfg.init_from))
+        if not resume:  # a fine-tuning start loaded G_ema: the extra EMAs start from it too
+            self.ema_extra.copy_from(self.G_ema)
         if self.dist.is_main and (not resume or imported is not None):  # a resumed import is a ganforge run now
             with open(self.run_dir / "config.json", "w") as f:
                 json.dump(to_dict(cfg), f, indent=1)
@@ -185,6 +188,7 @@ class Trainer(CheckpointMixin):
         """After an applied G update: EMA and the divergence guard; then the counters."""
         if bad is None:
             update_ema(self.G_ema, self.G, ema_beta(self.cfg.batch_size, self.ema_halflife(self.cur_nimg)))
+            self.ema_extra.update(self.G, self.cfg.batch_size, self.cur_nimg)
             self.guard.good()
         self.cur_nimg += self.cfg.batch_size
         self.step += 1

@@ -6,12 +6,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from ganforge.networks import NetworkConfig
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import to_dict
+from ganforge.training.ema import EXTRA_PREFIX, extra_ema_labels
 from ganforge.training.finetune import load_init_weights
 
 
@@ -33,20 +33,16 @@ class CheckpointMixin:
                 "world_size": self.dist.world_size, "run_id": self.run_id,
                 "stylegan": self.stylegan.state_dict()}  # path length's running mean
 
-    def _rng_tensors(self) -> dict[str, torch.Tensor]:
-        out = {"torch_cpu": torch.get_rng_state()}
-        if self.device.type == "cuda":
-            out["torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        return out
-
     def modules(self) -> dict[str, nn.Module]:
-        """The networks a checkpoint holds: G, D, G_ema, any vision-aided D heads and the task's G-side modules."""
-        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, **self.aux.checkpoint_modules(), **self.g_modules}
+        """The networks a checkpoint holds: G, D, G_ema, any vision-aided D heads, the task's G-side modules and the
+        extra EMAs (schedule.ema_extra_kimg)."""
+        return {"G": self.G, "D": self.D, "G_ema": self.G_ema, **self.aux.checkpoint_modules(), **self.g_modules,
+                **self.ema_extra.modules}
 
     def write_checkpoint(self, tag: str) -> Path:
         """Networks, optimisers, counters and RNG states under run_dir/tag."""
         return ckpt.write_checkpoint(self.run_dir, tag, self.modules(), {"G": self.opt_G, "D": self.opt_D},
-                                     self._state(), self._rng_tensors())
+                                     self._state(), ckpt.rng_tensors(self.device))
 
     def save_checkpoint(self) -> Path | None:
         if not self.dist.is_main:
@@ -86,7 +82,9 @@ class CheckpointMixin:
         if self.task is not None:  # task=sr: its networks are sr.net / sr.disc
             self.task.check_resume(path, state)
         for name, module in self.modules().items():
-            ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+            if name not in self.ema_extra.modules:
+                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        self._restore_extra_emas(path, state)
         for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
             ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
         self.cur_nimg, self.step = int(state["cur_nimg"]), int(state["step"])
@@ -99,10 +97,25 @@ class CheckpointMixin:
         if "augment" in state:
             self.aug_ctrl.load_state_dict(state["augment"])
             self.augment.p = self.aug_ctrl.p
-        extra = ckpt.read_tensors(path, "extra")
-        torch.set_rng_state(extra["torch_cpu"])
-        if "torch_cuda" in extra and self.device.type == "cuda":
-            torch.cuda.set_rng_state(extra["torch_cuda"], self.device)
+        ckpt.set_rng(ckpt.read_tensors(path, "extra"), self.device)
+
+    def _restore_extra_emas(self, path: Path, state: dict) -> None:
+        """The extra EMAs from the checkpoint; one it lacks (schedule.ema_extra_kimg grown on resume, or an imported
+        snapshot) restarts as a copy of G_ema, said in one stderr line. A listed file that is gone is an error."""
+        listed = state.get("files") or {}
+        fresh = [name for name in self.ema_extra.modules
+                 if f"{name}.safetensors" not in listed and not (path / f"{name}.safetensors").is_file()]
+        for name, module in self.ema_extra.modules.items():
+            if name not in fresh:
+                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        self.ema_extra.copy_from(self.G_ema, fresh)
+        dropped = [h for h in extra_ema_labels(path) if EXTRA_PREFIX + h not in self.ema_extra.modules]
+        if fresh and self.dist.is_main:
+            print(f"ganforge: {path} has no {', '.join(fresh)}; starting {'it' if len(fresh) == 1 else 'them'} as a "
+                  "copy of G_ema", file=sys.stderr)
+        if dropped and self.dist.is_main:
+            print(f"ganforge: {path} has the extra EMAs {', '.join(dropped)}, which schedule.ema_extra_kimg no longer "
+                  "lists: later checkpoints will not have them (list them again to continue them)", file=sys.stderr)
 
     def init_from(self, path: Path) -> None:
         """Fine-tuning start: G, G_ema and D weights from another run; optimisers and counters start fresh. A run
@@ -123,6 +136,7 @@ class CheckpointMixin:
         """Resume of a `ganforge import` run: G, G_ema and D from the snapshot, fresh optimisers, the image count
         and ADA p where the official file records them; says so in one stderr line."""
         load_init_weights(path, {"G": self.G, "D": self.D, "G_ema": self.G_ema})
+        self._restore_extra_emas(path, state)
         self.cur_nimg, self.step = int(state.get("cur_nimg") or 0), 0
         self._take_imported_ada(state)
         if not self.dist.is_main:
