@@ -216,10 +216,8 @@ class CompressRunner(RecipeSteps):
             raise ckpt.CheckpointError(f"{path} was written by a ganforge whose compression runs could not resume "
                                        "(no sampler state); start the run again with --overwrite")
         try:
-            for name, module in self._modules().items():
-                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
-            for name, opt in self.method.optimizers().items():
-                ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
+            ckpt.restore_modules(path, self._modules())
+            ckpt.restore_optimizers(path, self.method.optimizers(), state)
             self.cur_nimg, self.step, self.stage = int(state["cur_nimg"]), int(state["step"]), str(state["stage"])
             self.nonfinite, self.best = int(state.get("nonfinite", 0)), dict(state.get("best") or {})
             self.closed = check_stages(state["stages"], self.method.stages(), list(state["closed"]), self.cur_nimg)

@@ -287,6 +287,18 @@ def load_module(module: nn.Module, tensors: dict[str, torch.Tensor], what: str) 
     module.load_state_dict(tensors)
 
 
+def restore_modules(ckpt: Path, modules: dict[str, nn.Module]) -> None:
+    """Load each named module from its <name>.safetensors in checkpoint dir `ckpt` (checked as load_module does)."""
+    for name, module in modules.items():
+        load_module(module, read_tensors(ckpt, name), f"{ckpt}/{name}")
+
+
+def restore_optimizers(ckpt: Path, optimizers: dict[str, torch.optim.Optimizer], state: dict) -> None:
+    """Load each named optimiser from optim_<name>.safetensors and the metadata state.json keeps for it."""
+    for name, opt in optimizers.items():
+        load_optimizer(opt, read_tensors(ckpt, f"optim_{name}"), state["optimizers"][name])
+
+
 def save_generator(path: Path, G: nn.Module, net_config: dict, extra_meta: dict | None = None) -> None:
     """A standalone generator file: weights plus the network config in the safetensors metadata."""
     tensors = module_tensors(G)

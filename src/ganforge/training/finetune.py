@@ -54,8 +54,7 @@ def load_init_weights(path: str | Path, modules: dict[str, nn.Module]) -> Path:
     from ganforge.training.load import resolve_checkpoint
 
     c = resolve_checkpoint(path)
-    for name, module in modules.items():
-        ckpt.load_module(module, ckpt.read_tensors(c, name), f"{c}/{name}")
+    ckpt.restore_modules(c, modules)
     return c
 
 

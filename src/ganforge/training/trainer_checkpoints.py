@@ -81,12 +81,9 @@ class CheckpointMixin:
             return
         if self.task is not None:  # task=sr: its networks are sr.net / sr.disc
             self.task.check_resume(path, state)
-        for name, module in self.modules().items():
-            if name not in self.ema_extra.modules:
-                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        ckpt.restore_modules(path, {k: m for k, m in self.modules().items() if k not in self.ema_extra.modules})
         self._restore_extra_emas(path, state)
-        for name, opt in (("G", self.opt_G), ("D", self.opt_D)):
-            ckpt.load_optimizer(opt, ckpt.read_tensors(path, f"optim_{name}"), state["optimizers"][name])
+        ckpt.restore_optimizers(path, {"G": self.opt_G, "D": self.opt_D}, state)
         self.cur_nimg, self.step = int(state["cur_nimg"]), int(state["step"])
         self.run_id = state.get("run_id") or self.run_id
         self.sampler.load_state_dict(state["sampler"])
@@ -105,9 +102,7 @@ class CheckpointMixin:
         listed = state.get("files") or {}
         fresh = [name for name in self.ema_extra.modules
                  if f"{name}.safetensors" not in listed and not (path / f"{name}.safetensors").is_file()]
-        for name, module in self.ema_extra.modules.items():
-            if name not in fresh:
-                ckpt.load_module(module, ckpt.read_tensors(path, name), f"{path}/{name}")
+        ckpt.restore_modules(path, {k: m for k, m in self.ema_extra.modules.items() if k not in fresh})
         self.ema_extra.copy_from(self.G_ema, fresh)
         dropped = [h for h in extra_ema_labels(path) if EXTRA_PREFIX + h not in self.ema_extra.modules]
         if fresh and self.dist.is_main:
