@@ -30,17 +30,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def machine_tag(results: dict) -> str:
+    """The SIMD level of the CPU a results file was measured on: minutes on different CPUs are not comparable."""
+    cpu = results.get("system", {}).get("cpu", {})
+    return "AVX-512" if cpu.get("avx512f") else "AVX2" if cpu.get("avx2") else "other CPU"
+
+
 def curves(paths: list[str], key: str, per_floor: bool) -> list[tuple[str, list[float], list[float]]]:
-    """(config name, minutes, values) of every config in the files, values divided by the floor when asked."""
+    """(config name and CPU, minutes, values) of every config in the files, values divided by the floor when asked."""
     out = []
     for path in paths:
         results = json.loads(Path(path).read_text())
         floor = results["floor"]["metrics"][key] if per_floor else 1.0
+        tag = machine_tag(results)
         for name, state in results["configs"].items():
             pts = [(e["train_minutes"], e["metrics"][key] / floor) for e in state["evals"] if key in e["metrics"]]
             if pts:
                 minutes, values = zip(*pts)
-                out.append((name, list(minutes), list(values)))
+                out.append((f"{name} ({tag})", list(minutes), list(values)))
     return out
 
 
@@ -67,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, minutes, values in curves(groups[group], key, per_floor):
             ax.plot(minutes, values, marker="o", ms=3, label=name)
         ax.axhline(target, ls="--", color="red", lw=1, label=f"target {target:g}")
+        low, high = ax.get_ylim()
+        ax.set_ylim(min(low, 0.9 * target), max(high, 1.05 * target))  # the target line stays inside the panel
         ax.axvline(budget, ls=":", color="gray", lw=1)
         if per_floor:
             ax.set_yscale("log")

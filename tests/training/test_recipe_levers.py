@@ -109,3 +109,12 @@ def test_tiny_wide_d128_is_the_measured_stacked_recipe():
     g_wide, d_wide = (sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset("tiny-wide").net))
     g, d = (sum(p.numel() for p in m.parameters()) for m in make_networks(get_preset("tiny-wide-d128").net))
     assert g == g_wide and d > 2.5 * d_wide
+
+
+def test_tiny_g96_d128_is_the_best_measured_stacked_recipe():
+    """tiny-g96-d128 is the g96_d128 command of docs/time_to_quality.md (tiny-wide-d128 with a G 1.5x as wide)."""
+    from ganforge.training.config import to_dict
+
+    measured = apply_overrides(get_preset("tiny-wide-d128"), ["net.widths=[96,96,96,48]",
+                                                              "net.cardinalities=[12,12,12,6]", "kimg=1582"])
+    assert {**to_dict(measured), "preset": "tiny-g96-d128"} == to_dict(get_preset("tiny-g96-d128"))

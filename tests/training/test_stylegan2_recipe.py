@@ -181,6 +181,16 @@ def test_presets_are_the_official_specs():
         get_preset("sg2-auto-100")
 
 
+def test_sg2_cpu_rpgan_changes_only_the_loss_and_its_penalties():
+    """sg2-cpu-rpgan is sg2-cpu with R3GAN's RpGAN + R1 + R2 (gamma 1, every 4th D step): the measured fix for the
+    official loss collapsing at CPU widths (docs/stylegan2.md)."""
+    from ganforge.training.config import to_dict
+
+    measured = apply_overrides(get_preset("sg2-cpu"), ["loss.name=rpgan", "loss.r2=true", "loss.r_every=4",
+                                                       "schedule.gamma_start=1", "schedule.gamma_end=1"])
+    assert {**to_dict(measured), "preset": "sg2-cpu-rpgan"} == to_dict(get_preset("sg2-cpu-rpgan"))
+
+
 def test_a_stylegan_resolution_mismatch_names_the_auto_preset():
     with pytest.raises(DatasetError, match="--preset sg2-auto-32"):
         check_data_matches(get_preset("sg2-auto"), tiny_dataset(4))

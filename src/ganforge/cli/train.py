@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a GAN (no arguments: the demo, tiny preset on mnist5k, ~8 CPU minutes)",
                        description="Train R3GAN-style GANs. Extra key=value pairs override any config key, e.g. "
                                    "schedule.lr_end=5e-5 net.widths=[64,64,64,64] loss.r2=false.")
-    p.add_argument("--preset", help="tiny | tiny-wide | tiny-wide-d128 | tiny-dwide | small | stacked-mnist | "
-                                     "cifar10 | ffhq256 | imagenet32; "
-                                     "StyleGAN2-ADA: sg2-cpu | sg2-cifar | sg2-paper256 | sg2-auto[-RES]; "
+    p.add_argument("--preset", help="tiny | tiny-wide | tiny-wide-d128 | tiny-g96-d128 | tiny-dwide | small | "
+                                     "stacked-mnist | cifar10 | ffhq256 | imagenet32; StyleGAN2-ADA: sg2-cpu | "
+                                     "sg2-cpu-rpgan | sg2-cifar | sg2-paper256 | sg2-auto[-RES]; "
                                      "super-resolution (task=sr): sr-tiny-esrnet, sr-tiny | realesrnet-x4plus, "
                                      "realesrgan-x4plus")
     p.add_argument("--data", help="built-in name (mnist5k, stacked-mnist, digits, fashion-mnist; task=sr: photos) "
