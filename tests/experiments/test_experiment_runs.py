@@ -75,7 +75,8 @@ def test_claim_arms_are_valid_ganforge_configs(name):
     assert exp.unit == "kimg" and exp.arms and {c.better for c in module.CHECKS} <= {a.name for a in exp.arms}
     for arm in exp.arms:
         items = [o for o in arm.overrides if not o.startswith("preset=")]
-        apply_overrides(get_preset("tiny"), items)  # raises on an unknown key or a bad value
+        base = next((o.split("=", 1)[1] for o in arm.overrides if o.startswith("preset=")), "tiny")
+        apply_overrides(get_preset(base), items)  # raises on an unknown preset or key, or a bad value
 
 
 def test_compression_refuses_a_teacher_below_900_modes(tmp_path):
