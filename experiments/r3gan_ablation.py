@@ -5,12 +5,11 @@ non-saturating GAN loss, the only classic GAN loss ganforge has, so it is also t
 with both penalties" arm), RpGAN + R1 and GAN + R1 (`loss.r2=false`). Every arm starts from the CPU Stacked-MNIST
 recipe (`--base`, default `preset=tiny-wide-d128`), so the comparison is made on models that draw digits: with
 `preset=tiny` the RpGAN + R1 + R2 arm ended 400 kimg at 617 modes, 23% of channels confident digits and
-FID@classifier 44 (coloured blobs), where `tiny-wide-d128` covers ~950 modes by 200 kimg. On a 2-core AVX-512 CPU an
-arm takes ~25 minutes (tiny: ~15), so the 12 runs take about 5 hours; the script resumes where it stopped.
-`--base "preset=tiny-wide-d128 net.pack=1 net.mbstd_group=0"` removes the two mode-coverage tricks the paper does
-without. Each seed is
-evaluated every --every kimg (modes of 1,000, reverse KL, per-channel confident digits, FID on the shipped
-classifier's features), against one real half, whose own numbers are the floor.
+FID@classifier 44 (no recognisable digits), where `tiny-wide-d128` covers ~950 modes by 200 kimg. On a 2-core
+AVX-512 CPU an arm takes ~25 minutes (tiny: ~15), so the 12 runs take about 5 hours; the script resumes where it
+stopped. `--base "preset=tiny-wide-d128 net.pack=1 net.mbstd_group=0"` removes the two mode-coverage tricks the
+paper does without. Each seed is evaluated every --every kimg (modes of 1,000, reverse KL, per-channel confident
+digits, FID on the shipped classifier's features), against one real half, whose own numbers are the floor.
 
     python experiments/r3gan_ablation.py                       # 4 arms x seeds 0,1,2, 400 kimg each
     python experiments/r3gan_ablation.py --budget 20 --seeds 0 # a quick look
