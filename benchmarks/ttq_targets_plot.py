@@ -37,7 +37,8 @@ def machine_tag(results: dict) -> str:
 
 
 def curves(paths: list[str], key: str, per_floor: bool) -> list[tuple[str, list[float], list[float]]]:
-    """(config name and CPU, minutes, values) of every config in the files, values divided by the floor when asked."""
+    """(config name, seed when not 0, and CPU; minutes; values) of every config in the files, values divided by the
+    floor when asked."""
     out = []
     for path in paths:
         results = json.loads(Path(path).read_text())
@@ -45,9 +46,10 @@ def curves(paths: list[str], key: str, per_floor: bool) -> list[tuple[str, list[
         tag = machine_tag(results)
         for name, state in results["configs"].items():
             pts = [(e["train_minutes"], e["metrics"][key] / floor) for e in state["evals"] if key in e["metrics"]]
+            seed = state.get("config", {}).get("seed", 0)  # seeds of one recipe are told apart
             if pts:
                 minutes, values = zip(*pts)
-                out.append((f"{name} ({tag})", list(minutes), list(values)))
+                out.append((f"{name}{f', seed {seed}' if seed else ''} ({tag})", list(minutes), list(values)))
     return out
 
 

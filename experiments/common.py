@@ -264,6 +264,22 @@ def run_done(rec: dict | None, budget: float) -> bool:
         and rec.get("post_eval_done", False)
 
 
+def arm_settings(arm: Arm) -> dict:
+    """What defines an arm's runs, as recorded in the results file (JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps({"overrides": arm.overrides, "compress": arm.compress, "train": arm.train}))
+
+
+def refuse_changed_arms(record: dict, arms: list[Arm], out: Path) -> None:
+    """Stop when a folder holds runs of an arm made with other settings (e.g. another --base): resuming would mix
+    them with, or skip in favour of, runs of a different configuration."""
+    for arm in arms:
+        old = record.get("arms", {}).get(arm.name)
+        ran = any(key.split("/")[0] == arm.name for key in record.get("runs", {}))
+        if old and ran and {k: old.get(k) for k in ("overrides", "compress", "train")} != arm_settings(arm):
+            raise SystemExit(f"{out} holds runs of arm '{arm.name}' made with other settings ({old['overrides']} "
+                             f"there, {arm.overrides} now); use another --out, or delete the folder to start over")
+
+
 def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -> int:
     """Run every (arm, seed) in turn, skipping finished ones; the record is rewritten after every run."""
     out = Path(args.out)
@@ -280,6 +296,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
         raise SystemExit(f"--arms: unknown arm(s) {sorted(unknown)}; this experiment has "
                          f"{', '.join(a.name for a in exp.arms)}")
     arms = [a for a in exp.arms if wanted is None or a.name in wanted]
+    refuse_changed_arms(record, arms, out)
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
                   arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, "overrides": a.overrides,
@@ -364,10 +381,17 @@ def net_overrides(net: Any) -> list[str]:
 
 def main(make: Callable[[argparse.Namespace], Experiment], name: str, doc: str, argv: list[str] | None = None,
          add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
-    """Entry point of every experiment script: parse, build the experiment, run it."""
+    """Entry point of every experiment script: parse, build the experiment, run it. A refusal (bad input, a folder
+    of another experiment or of other settings) is one line on stderr and exit code 2."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(name, argv, add_args, doc)
-    return run_experiment(make(args), args, argv)
+    try:
+        return run_experiment(make(args), args, argv)
+    except SystemExit as e:
+        if not isinstance(e.code, str):
+            raise
+        print(e.code, file=sys.stderr)
+        return 2
 
 
 __all__ = ["ROOT", "Arm", "Check", "Experiment", "PaperRow", "final_generator", "load_record",

@@ -11,7 +11,7 @@ from helpers import load_script
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "time_to_quality.py"
 TINY = "preset=tiny net.widths=[16,16,16,16] net.cardinalities=[2,2,2,2] batch_size=8"
 KEYS = {"fid@classifier-mnist", "kid@classifier-mnist", "precision@classifier-mnist", "recall@classifier-mnist",
-        "confident", "confident_classes", "confident_all"}
+        "confident", "confident_classes", "confident_all", "confident_top_class"}
 
 
 @pytest.fixture(scope="module")

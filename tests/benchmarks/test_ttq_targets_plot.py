@@ -43,6 +43,10 @@ def test_curves_name_the_cpu_they_were_measured_on(tp, tmp_path):
         results = json.loads(path.read_text())
         path.write_text(json.dumps({**results, "system": {"cpu": cpu}}))
         assert tp.curves([str(path)], "modes", per_floor=False)[0][0] == f"run ({tag})"
+    results = json.loads(path.read_text())
+    results["configs"]["run"]["config"] = {"seed": 1}
+    path.write_text(json.dumps(results))
+    assert tp.curves([str(path)], "modes", per_floor=False)[0][0] == "run, seed 1 (AVX2)"
 
 
 def test_missing_inputs_are_one_line(tp, tmp_path, capsys):

@@ -61,6 +61,14 @@ def test_interrupted_experiment_resumes_and_skips_finished_runs(tmp_path, monkey
     assert state["started"] and state["nimg"] == 64 and state["pending"] is None
     assert second["floor"]["num"] == 64 and second["seeds"] == [0, 1]
 
+    changed = Experiment("tiny", "digits", [Arm("a", [*shlex.split(TINY), "schedule.lr_end=1e-3"])], unit="kimg",
+                         budget=0.064, every=0.032)
+    capsys.readouterr()
+    assert common.main(lambda _: changed, "tiny", "", argv) == 2  # refused, not skipped as finished
+    err = capsys.readouterr().err
+    assert "holds runs of arm 'a' made with other settings" in err and "use another --out" in err
+    assert common.load_record(out) == second
+
 
 def claim_args(module, **kw) -> argparse.Namespace:
     p = argparse.ArgumentParser()

@@ -92,7 +92,8 @@ def test_hand_made_grey_case_gives_exact_values(fake_digits):
     assert torch.equal(raw["digit_distance"][:3, 0], torch.zeros(3))
     out = evaluate_images(None, images, f"confident@{fake_digits}", disk_cache=False)  # None: no reference needed
     assert out == {f"confident@{fake_digits}": pytest.approx(0.6), f"confident_classes@{fake_digits}": 2.0,
-                   f"confident_all@{fake_digits}": pytest.approx(0.6)}
+                   f"confident_all@{fake_digits}": pytest.approx(0.6),
+                   f"confident_top_class@{fake_digits}": pytest.approx(2 / 3)}
 
 
 def test_hand_made_stacked_case_counts_channels_and_whole_samples(fake_digits):
@@ -114,10 +115,12 @@ def test_both_thresholds_are_inclusive_and_shapes_are_checked():
     confidence = torch.tensor([[0.9], [0.8999], [1.0], [0.95]])
     distance = torch.tensor([[1.0], [0.1], [0.5], [1.0001]])
     out = confident_metrics(digits, confidence, distance)  # only 1 and 3 pass both
-    assert out == {"confident": 0.5, "confident_classes": 2.0, "confident_all": 0.5}
-    assert confident_metrics(digits, confidence, torch.full((4, 1), 2.0))["confident_classes"] == 0.0
+    assert out == {"confident": 0.5, "confident_classes": 2.0, "confident_all": 0.5, "confident_top_class": 0.5}
+    none = confident_metrics(digits, confidence, torch.full((4, 1), 2.0))
+    assert none["confident_classes"] == 0.0 and none["confident_top_class"] == 0.0
     two = confident_metrics(torch.tensor([[1, 2], [3, 3]]), torch.ones(2, 2), torch.tensor([[0.0, 3.0], [0.0, 0.0]]))
-    assert two == {"confident": 0.75, "confident_classes": 2.0, "confident_all": 0.5}
+    assert two == {"confident": 0.75, "confident_classes": 2.0, "confident_all": 0.5,
+                   "confident_top_class": pytest.approx(2 / 3)}
     with pytest.raises(ValueError, match="channels"):
         confident_metrics(digits, torch.ones(4, 2), torch.ones(4, 1))
     with pytest.raises(ValueError, match="channels"):
@@ -125,8 +128,8 @@ def test_both_thresholds_are_inclusive_and_shapes_are_checked():
 
 
 def test_keys_direction_and_an_extractor_without_confidences():
-    assert result_keys("confident") == ["confident", "confident_classes", "confident_all"]
-    assert all(metric_direction(k) == "max" for k in result_keys("confident"))
+    assert result_keys("confident") == ["confident", "confident_classes", "confident_all", "confident_top_class"]
+    assert [metric_direction(k) for k in result_keys("confident")] == ["max", "max", "max", "min"]
     register_extractor("plain-features", nn.Flatten(), overwrite=True)
     register_extractor("no-stats", lambda: MnistClassifierExtractor(OneRowLogits(), "no-stats"), overwrite=True)
     try:

@@ -193,4 +193,5 @@ def digit_summary(trainer: Trainer, num: int = 1000) -> str:
     asked = (f"; {100 * r['confident_label']:.1f}% are confident digits of the class asked for"
              if "confident_label" in r else "")
     return (f"  quality:     {100 * r['confident']:.1f}% of {num} samples are confident {per}, "
-            f"{int(r['confident_classes'])} of 10 classes present{asked}{ref}")
+            f"{int(r['confident_classes'])} of 10 classes present (the commonest holds "
+            f"{100 * r['confident_top_class']:.0f}% of them){asked}{ref}")

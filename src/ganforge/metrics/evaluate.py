@@ -89,7 +89,7 @@ def parse_metrics(metrics: str | Iterable[str], opts: EvalOptions) -> list[Metri
 _RESULT_KEYS = {"fid": ("fid",), "kid": ("kid", "kid_std"), "pr": ("precision", "recall"),
                 "dc": ("density", "coverage"), "rfid": ("rfid", "rfid_std"),
                 "modes": ("modes", "modes_kl", "modes_kl_marginal", "modes_tc", "modes_total"),
-                "confident": ("confident", "confident_classes", "confident_all")}
+                "confident": ("confident", "confident_classes", "confident_all", "confident_top_class")}
 
 
 def result_keys(metrics: str | Iterable[str], opts: EvalOptions | None = None) -> list[str]:

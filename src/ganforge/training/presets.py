@@ -107,9 +107,9 @@ PRESETS["tiny-wide-d128"] = _tiny_wide_d128()
 
 def _tiny_g96_d128() -> TrainConfig:
     """tiny-wide-d128 with a G half again as wide (96 channels to 16x16, 48 at 32x32): the best 120-minute Stacked
-    MNIST curve of docs/time_to_quality.md (948 modes, reverse KL 0.37, FID@classifier 4.6 on an AVX-512 CPU, where
-    tiny-wide-d128 reached 0.46); 1,582 kimg is that curve's length (about 6 hours on the 2-core AVX2 CPU, which
-    trained 438 kimg in 100 minutes)."""
+    MNIST curve of docs/time_to_quality.md (two seeds on an AVX-512 CPU: 948 and 961 modes, reverse KL 0.37 and
+    0.33, FID@classifier 4.6 and 4.8, where tiny-wide-d128 reached 0.46); 1,582 kimg is seed 0's length (about 6
+    hours on the 2-core AVX2 CPU, which trained 438 kimg in 100 minutes)."""
     cfg = copy.deepcopy(PRESETS["tiny-wide-d128"])
     cfg.preset, cfg.kimg = "tiny-g96-d128", 1582
     cfg.net = NetworkConfig(**{**vars(cfg.net), "widths": [96, 96, 96, 48], "cardinalities": [12, 12, 12, 6]})
