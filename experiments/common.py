@@ -299,8 +299,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
     refuse_changed_arms(record, arms, out)
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
-                  arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, "overrides": a.overrides,
-                                                               "compress": a.compress, "train": a.train}
+                  arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, **arm_settings(a)}
                                                    for a in arms}})
     record.setdefault("runs", {})
     failed = []
