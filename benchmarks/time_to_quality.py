@@ -16,7 +16,7 @@ configurations run one after the other. Rerunning the same command continues whe
 gives every configuration the same number of training images (points and --eval-every in kimg, grids
 grid-<kimg>kimg.png), for comparisons at equal images seen. Written in --out: results.json and
 table.md (also printed; both updated at every point), quality.png (one panel per metric, one curve per config,
-dashed: real floor; redrawn after each configuration) and runs/NAME/ (a ganforge run dir with checkpoints,
+dashed: real floor; redrawn after each configuration) and runs/NAME/ (a ganforge run dir with checkpoints, log.jsonl,
 ttq_state.json and grid-<minutes>min.png per point).
 """
 
@@ -162,8 +162,14 @@ def schedule(budget: float, every: float) -> list[float]:
 
 def train_until(trainer: Any, state: dict, seconds: float, nimg: float | None = None) -> dict:
     """Step until `seconds` of training time have passed, or with `nimg` until that many images have been seen
-    (at least one step); only the steps are timed."""
+    (at least one step); only the steps are timed. Losses go to the run's log.jsonl every log_every_kimg, as in
+    `ganforge train`, with s/kimg of training time since the previous record."""
+    from ganforge.training.loop import Cadence
+
     elapsed, cpu = state["elapsed_s"], state.get("cpu_s", 0.0)
+    log = Cadence(trainer.cfg.log_every_kimg * 1000, 0)
+    log.realign(trainer.cur_nimg)  # records at whole multiples of log_every_kimg, across points and resumes
+    logged_s, logged_nimg = elapsed, trainer.cur_nimg
     while True:
         t0, c0 = time.perf_counter(), time.process_time()
         terms = trainer.train_step()
@@ -171,6 +177,11 @@ def train_until(trainer: Any, state: dict, seconds: float, nimg: float | None = 
             trainer.handle_nonfinite(terms["nonfinite"])  # skip, or roll back to the last checkpoint
         elapsed += time.perf_counter() - t0
         cpu += time.process_time() - c0
+        if terms["nonfinite"] is None and log.due(trainer.cur_nimg):
+            sec_per_kimg = (elapsed - logged_s) / max((trainer.cur_nimg - logged_nimg) / 1000, 1e-9)
+            trainer.logger.log(trainer.log_record("", sec_per_kimg, terms))
+            log.realign(trainer.cur_nimg)
+            logged_s, logged_nimg = elapsed, trainer.cur_nimg
         if (trainer.cur_nimg >= nimg) if nimg is not None else (elapsed >= seconds):
             break
     state["elapsed_s"], state["cpu_s"] = elapsed, cpu

@@ -9,7 +9,7 @@ import pytest
 from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "time_to_quality.py"
-TINY = "preset=tiny net.widths=[16,16,16,16] net.cardinalities=[2,2,2,2] batch_size=8"
+TINY = "preset=tiny net.widths=[16,16,16,16] net.cardinalities=[2,2,2,2] batch_size=8 log_every_kimg=0.016"
 KEYS = {"fid@classifier-mnist", "kid@classifier-mnist", "precision@classifier-mnist", "recall@classifier-mnist",
         "confident", "confident_classes", "confident_all", "confident_top_class"}
 
@@ -54,6 +54,11 @@ def test_runs_evaluates_at_training_minutes_and_resumes(ttq, tmp_path, capsys):
         assert set(evals[0]["metrics"]) >= KEYS and len(evals[1]["loadavg"]) == 3
         run = out / "runs" / name
         assert (run / "grid-0.05min.png").is_file() and (run / evals[1]["checkpoint"] / "state.json").is_file()
+        logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        assert all(r["sec_per_kimg"] > 0 and "loss_D" in r and "loss_G" in r for r in logged)
+        # one record per 16 images (two steps of 8) reached by the last point, whatever the machine's speed
+        every = round(evals[1]["kimg"] * 1000) // 16
+        assert [r["kimg"] for r in logged] == pytest.approx([0.016 * i for i in range(1, every + 1)])
     assert first["configs"]["lazy"]["config"]["loss"]["r_every"] == 4
     assert (out / "quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (out / "table.md").read_text()
