@@ -273,9 +273,9 @@ def refuse_changed_arms(record: dict, arms: list[Arm], out: Path) -> None:
     """Stop when a folder holds runs of an arm made with other settings (e.g. another --base): resuming would mix
     them with, or skip in favour of, runs of a different configuration."""
     for arm in arms:
-        old = record.get("arms", {}).get(arm.name)
+        old, now = record.get("arms", {}).get(arm.name), arm_settings(arm)
         ran = any(key.split("/")[0] == arm.name for key in record.get("runs", {}))
-        if old and ran and {k: old.get(k) for k in ("overrides", "compress", "train")} != arm_settings(arm):
+        if old and ran and {k: old.get(k) for k in now} != now:
             raise SystemExit(f"{out} holds runs of arm '{arm.name}' made with other settings ({old['overrides']} "
                              f"there, {arm.overrides} now); use another --out, or delete the folder to start over")
 
