@@ -85,23 +85,39 @@ def split(data: str, size: int, seed: int) -> tuple[Any, Any, Any]:
 
 def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """FID against all the data, and the D-overfit ratio of the final checkpoint's D."""
-    from augment_comparison import mean_logit
-
-    from ganforge.metrics import evaluate_generator, generate_images
-    from ganforge.training.load import load_discriminator
-
     if rec["status"] != "done":
         return {}
-    size = int(next(o for o in rec["overrides"] if o.startswith("data_size=")).split("=")[1])
-    full, train, held = split(exp.data, size, rec["seed"])
+    return {**fid_all(exp, rec, args, out), **d_overfit(exp, rec, out)}
+
+
+def data_size(rec: dict) -> int:
+    return int(next(o for o in rec["overrides"] if o.startswith("data_size=")).split("=")[1])
+
+
+def fid_all(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, float]:
+    """FID of --fid-num samples of the final EMA generator against all the data, not only the training subset."""
+    from ganforge.data import load_dataset
+    from ganforge.metrics import evaluate_generator
+
     G = final_generator(rec, out)
-    fid = evaluate_generator(G, full, "fid@classifier-mnist", num=args.fid_num, seed=0)["fid@classifier-mnist"]
+    key = "fid@classifier-mnist"
+    return {"fid_all@classifier-mnist": evaluate_generator(G, load_dataset(exp.data), key, num=args.fid_num,
+                                                           seed=0)[key]}
+
+
+def d_overfit(exp: Experiment, rec: dict, out: Path) -> dict[str, float]:
+    """The slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] - E[D_generated]) of the final D."""
+    from augment_comparison import mean_logit
+
+    from ganforge.metrics import generate_images
+    from ganforge.training.load import load_discriminator
+
+    _, train, held = split(exp.data, data_size(rec), rec["seed"])
     D = load_discriminator(out / rec["checkpoint"])
-    fake = generate_images(G, len(held), seed=1)
+    fake = generate_images(final_generator(rec, out), len(held), seed=1)
     d_train, d_held, d_gen = (mean_logit(D, x) for x in (train.images, held, fake))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
-    return {"fid_all@classifier-mnist": fid, "d_overfit": ratio, "d_train": d_train, "d_heldout": d_held,
-            "d_generated": d_gen}
+    return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen}
 
 
 def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
@@ -113,17 +129,24 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
             state = "clearly above 0" if s.mean - s.std > 0 else "not clearly above 0"
             lines.append(f"D-overfit ratio without augmentation, {n} digits: {s.text()} ({state}).")
     for a in ("diffaugment", "ada"):
-        gains = []
-        for n in SIZES:
-            none, aug = (summary.get(f"n{n}-{k}", {}).get("fid_all@classifier-mnist") for k in ("none", a))
-            if none is not None and aug is not None and none.n and aug.n:
-                gains.append((n, 100 * (none.mean - aug.mean) / none.mean))
-        if len(gains) >= 2:
-            shrinking = all(g1 >= g2 for (_, g1), (_, g2) in itertools.pairwise(gains))
-            shown = ", ".join(f"{n} digits {g:+.1f}%" for n, g in gains)
-            lines.append(f"{AUGMENTS[a]} FID gain over none (of the means): {shown}; the gain "
-                         f"{'grows' if shrinking else 'does not grow steadily'} as the data shrink.")
+        lines += gain_note(summary, a, "none", AUGMENTS[a], "none")
     return lines
+
+
+def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: str, against: str) -> list[str]:
+    """Arm kind's FID gain (all 5,000) over arm base at each size (of the means), and whether it grows as the data
+    shrink; nothing until two sizes have both arms."""
+    gains = []
+    for n in SIZES:
+        b, k = (summary.get(f"n{n}-{x}", {}).get("fid_all@classifier-mnist") for x in (base, kind))
+        if b is not None and k is not None and b.n and k.n:
+            gains.append((n, 100 * (b.mean - k.mean) / b.mean))
+    if len(gains) < 2:
+        return []
+    grows = all(g1 >= g2 for (_, g1), (_, g2) in itertools.pairwise(gains))
+    shown = ", ".join(f"{n} digits {g:+.1f}%" for n, g in gains)
+    return [f"{name} FID gain over {against} (of the means): {shown}; the gain "
+            f"{'grows' if grows else 'does not grow steadily'} as the data shrink."]
 
 
 if __name__ == "__main__":

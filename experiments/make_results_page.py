@@ -3,8 +3,9 @@ commands and wall times, every arm's sample grids and the curves (copied / drawn
 
     python experiments/make_results_page.py [--results results/experiments] [--page docs/results.md]
 
-A claim whose <results>/<claim>/experiment.json is missing or has no finished run appears as "not run yet" with
-the command that runs it. The page holds no absolute paths and no dates.
+Each claim's record is kept beside its assets (docs/results/<claim>/experiment.json, paths made relative), so the
+page regenerates from the repository alone when the run folders are gone. A claim with neither record, or with no
+finished run, appears as "not run yet" with the command that runs it. The page holds no absolute paths and no dates.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import importlib
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -23,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aggregate import NOISE_RULE, Stat, mean_std, summarize, verdict
 from common import RESULTS_FILE, ROOT, Check
 
-CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "compression", "sr")
+CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "pretrained_d", "compression", "sr")
 HOW = f"""## How the results are made
 
 Each claim has one script in `experiments/`; it runs every (arm, seed) one after the other, never in parallel,
@@ -91,8 +93,9 @@ def fmt(value: object) -> str:
     return str(value)
 
 
-def plot_curves(record: dict, keys: list[str], path: Path) -> bool:
-    """Mean over seeds of each arm's evaluation points, metric vs kimg; False when there is nothing to draw."""
+def plot_curves(record: dict, keys: list[str], path: Path, axis: str = "kimg") -> bool:
+    """Mean over seeds of each arm's evaluation points, metric vs `axis` (kimg or train_minutes); False when there
+    is nothing to draw."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +112,7 @@ def plot_curves(record: dict, keys: list[str], path: Path) -> bool:
     for ax, key in zip(axes.flat, keys):
         for arm, runs in curves.items():
             n = min(len(c) for c in runs)
-            x = [mean_std(c[i]["kimg"] for c in runs).mean for i in range(n)]
+            x = [mean_std(c[i][axis] for c in runs).mean for i in range(n)]
             y = [mean_std(c[i]["metrics"].get(key) for c in runs) for i in range(n)]
             ax.plot(x, [s.mean for s in y], marker="o", ms=3, label=f"{arm} ({len(runs)} seeds)")
             ax.fill_between(x, [s.mean - s.std for s in y], [s.mean + s.std for s in y], alpha=0.15)
@@ -117,7 +120,7 @@ def plot_curves(record: dict, keys: list[str], path: Path) -> bool:
         if floor is not None:
             ax.axhline(floor, ls="--", color="gray", label="real floor")
         ax.set_title(key)
-        ax.set_xlabel("kimg")
+        ax.set_xlabel("training minutes" if axis == "train_minutes" else axis)
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=7)
     fig.tight_layout()
@@ -136,23 +139,31 @@ def grids(record: dict, results: Path, assets: Path, page_dir: Path) -> list[str
         for seed in seeds:
             rec = record["runs"].get(f"{arm}/s{seed}", {})
             src = results / rec["grid"] if rec.get("grid") else None
-            if src is None or not src.is_file() or rec.get("status") not in ("done", "diverged"):
+            dst = assets / f"{arm}-s{seed}.png"
+            if rec.get("status") not in ("done", "diverged") or not ((src and src.is_file()) or dst.is_file()):
                 cells.append("")
                 continue
-            dst = assets / f"{arm}-s{seed}.png"
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dst)
+            if src and src.is_file():  # else the copy a previous page kept
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
             cells.append(f"![{arm} seed {seed}]({dst.relative_to(page_dir).as_posix()})")
         if any(cells):
             rows.append([info.get("label", arm), *cells])
     return table(["arm", *(f"seed {s}" for s in seeds)], rows) if rows else []
 
 
+def load_record(path: Path, kept: Path) -> dict:
+    """The claim's record from its results folder, kept (relative paths) beside the page; else the kept copy."""
+    if path.is_file():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(scrub(path.read_text()))
+    return json.loads(kept.read_text()) if kept.is_file() else {}
+
+
 def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: Path) -> list[str]:
     """One claim's part of the page."""
     lines = [f"## {mod.TITLE}", "", f"**Claim.** {mod.CLAIM}", ""]
-    path = results / mod.NAME / RESULTS_FILE
-    record = json.loads(path.read_text()) if path.is_file() else {}
+    record = load_record(results / mod.NAME / RESULTS_FILE, assets_root / mod.NAME / RESULTS_FILE)
     done, diverged = finals(record)
     if not any(done.values()) and not any(diverged.values()):
         return [*lines, f"**Not run yet.** Run it with `{mod.COMMAND}`, then regenerate this page.", ""]
@@ -182,8 +193,10 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
     lines += ["**All arms** (mean ± std over finished seeds):", ""]
     lines += table(["arm", "seeds", "diverged", "kimg", *keys], rows)
     assets = assets_root / mod.NAME
-    if getattr(mod, "CURVES", None) and plot_curves(record, mod.CURVES, assets / "curves.png"):
-        lines += [f"![curves of {mod.NAME}]({(assets / 'curves.png').relative_to(page_dir).as_posix()})", ""]
+    for axis in getattr(mod, "CURVE_AXES", ("kimg",)) if getattr(mod, "CURVES", None) else ():
+        png = assets / ("curves.png" if axis == "kimg" else f"curves-{axis}.png")
+        if plot_curves(record, mod.CURVES, png, axis):
+            lines += [f"![curves of {mod.NAME} against {axis}]({png.relative_to(page_dir).as_posix()})", ""]
     for name in getattr(mod, "FIGURES", ()):  # figures the claim script writes into its results folder
         if (results / mod.NAME / name).is_file():
             assets.mkdir(parents=True, exist_ok=True)
@@ -215,8 +228,10 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
 
 
 def scrub(text: str) -> str:
-    """Repository-relative paths only."""
-    return text.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+    """Repository-relative paths only: the checkout's prefix dropped, any absolute path to a results/ folder cut
+    to `results/` (where the experiments write by default)."""
+    text = text.replace(str(ROOT) + "/", "").replace(str(ROOT), ".")
+    return re.sub(r"(?<![\w.])/(?:[^\s/`'\")]+/)*?results/", "results/", text)
 
 
 def build_page(results: Path, page: Path, claims: tuple[str, ...] = CLAIMS) -> str:

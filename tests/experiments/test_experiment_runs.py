@@ -76,7 +76,7 @@ def claim_args(module, **kw) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(p.parse_args([])), **kw})
 
 
-@pytest.mark.parametrize("name", ["r3gan_ablation", "sd_gan", "data_efficient"])
+@pytest.mark.parametrize("name", ["r3gan_ablation", "sd_gan", "data_efficient", "pretrained_d"])
 def test_claim_arms_are_valid_ganforge_configs(name):
     module = __import__(name)
     exp = module.make(claim_args(module, out="unused"))

@@ -64,12 +64,15 @@ def test_page_from_a_fake_results_folder(tmp_path):
 
     assets = tmp_path / "docs" / "results" / "r3gan_ablation"
     assert (assets / "curves.png").is_file() and "](results/r3gan_ablation/curves.png)" in r3
+    record = json.loads((results / "r3gan_ablation" / "experiment.json").read_text())
+    assert page.plot_curves(record, ["modes"], tmp_path / "by-minutes.png", "train_minutes")  # time-to-quality view
+    assert (tmp_path / "by-minutes.png").is_file()
     for arm in ("rpgan-r1-r2", "gan-r1-r2", "gan-r1"):
         for seed in (0, 1):
             assert (assets / f"{arm}-s{seed}.png").is_file()
             assert f"](results/r3gan_ablation/{arm}-s{seed}.png)" in r3
 
-    for name in ("sd_gan", "data_efficient", "compression"):
+    for name in ("sd_gan", "data_efficient", "pretrained_d", "compression"):
         section = text.split(f"## {page.load_claim(name).TITLE}")[1].split("\n## ")[0]
         assert f"**Not run yet.** Run it with `{page.load_claim(name).COMMAND}`" in section
     assert "## How the results are made" in text and "python experiments/make_results_page.py" in text
@@ -78,3 +81,19 @@ def test_page_from_a_fake_results_folder(tmp_path):
     assert "--out results/r3gan_ablation" in text  # the absolute --out became repository-relative
     assert not re.search(r"(^|[\s(`'\"])/(home|tmp|work|root|usr|Users)/", text)
     assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", text)  # no dates
+
+
+def test_page_regenerates_from_the_kept_record_when_the_run_folders_are_gone(tmp_path):
+    results = fake_results(tmp_path)
+    record = json.loads((results / "r3gan_ablation" / "experiment.json").read_text())
+    record["command"] = "python experiments/r3gan_ablation.py --out /elsewhere/store/results/experiments/r3"
+    (results / "r3gan_ablation" / "experiment.json").write_text(json.dumps(record))
+    target = tmp_path / "docs" / "results.md"
+    first = page.build_page(results, target)
+    kept = tmp_path / "docs" / "results" / "r3gan_ablation" / "experiment.json"
+    assert "/elsewhere" not in kept.read_text() and "--out results/experiments/r3" in first
+
+    for path in sorted(results.rglob("*"), reverse=True):  # the run folders are lost
+        path.unlink() if path.is_file() else path.rmdir()
+    assert page.build_page(results, target) == first
+    assert (tmp_path / "docs" / "results" / "r3gan_ablation" / "gan-r1-s1.png").is_file()
