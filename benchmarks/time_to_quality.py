@@ -78,8 +78,8 @@ def parse_configs(items: list[str]) -> dict[str, list[str]]:
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
-        if not sep or not name or not name.replace("-", "").replace("_", "").isalnum():
-            raise SystemExit(f"--config {item!r}: expected NAME=\"key=value ...\" (NAME: letters, digits, - or _)")
+        if not sep or not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise SystemExit(f"--config {item!r}: expected NAME=\"key=value ...\" (NAME: letters, digits, -, _ or .)")
         if name in configs:
             raise SystemExit(f"--config {name} is given twice")
         configs[name] = shlex.split(text)

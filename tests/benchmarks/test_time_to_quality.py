@@ -29,6 +29,9 @@ def test_schedule_has_every_point_and_the_end(ttq):
     assert ttq.schedule(0.06, 0.025) == [0.025, 0.05, 0.06]
     assert ttq.schedule(0.01, 0.025) == [0.01]
     assert ttq.parse_configs(['a=preset=tiny x.y="[1, 2]"']) == {"a": ["preset=tiny", "x.y=[1, 2]"]}
+    assert ttq.parse_configs(["naive-c0.125-s0=preset=tiny"]) == {"naive-c0.125-s0": ["preset=tiny"]}  # C = 1/8
+    with pytest.raises(SystemExit, match="NAME: letters"):
+        ttq.parse_configs(["..=preset=tiny"])
 
 
 def test_runs_evaluates_at_training_minutes_and_resumes(ttq, tmp_path, capsys):

@@ -19,6 +19,7 @@ from ganforge.compress.nickel_dime import (
 )
 from ganforge.compress.sdakd import SDAKDMethod, critic_matching
 from ganforge.compress.student import make_student
+from ganforge.compress.wavelet import wavelet_loss
 from ganforge.networks import Discriminator, Generator
 from ganforge.perceptual import LPIPS
 
@@ -80,6 +81,26 @@ def test_nickel_projection_shapes_and_gradients(fraction):
     assert not any(grads(D_S.stages[2])) and not any(grads(D_S.stages[3]))
     with pytest.raises(ValueError):
         NickelProjector(G_T, D_S, [32])  # D has no 32x32 stage output
+
+
+def test_nickel_with_a_pacgan_student_d_matches_each_pack_to_its_images():
+    """A D_S that packs 2 images per input (net.pack) has half the batch in its feature maps; f_i maps them to
+    both images' G_T feature maps side by side (the compression experiment's teachers pack 4)."""
+    import dataclasses
+
+    G_T = randomize(Generator(teacher_net())).requires_grad_(True)
+    D_T = randomize(Discriminator(dataclasses.replace(teacher_net(), pack=2)), 2, 0.1)
+    D_S = make_student(D_T, 0.5).requires_grad_(True)
+    proj = NickelProjector(G_T, D_S, [8])
+    assert proj.pack == 2 and proj.projs[0].weight.shape == (2 * 16, 8, 1, 1)
+    images, feats = G_T(torch.randn(4, 8), return_features=True)
+    loss = nickel_loss(D_S, proj, images, feats, None, levels=3)
+    _, d_feats = D_S(images, None, return_features=True)
+    packed = torch.cat([feats[1][0::2], feats[1][1::2]], dim=1)  # image 2i's channels, then image 2i+1's
+    expected = wavelet_loss(proj.projs[0](d_feats[1]), packed.detach(), 3)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    loss.backward()
+    assert all(grads(proj)) and any(grads(D_S.stages[0])) and not any(grads(G_T))
 
 
 def test_parse_embeddings():

@@ -8,7 +8,10 @@ precomputed over many samples. Both sum over dimensions, so lambda_dino = 20 and
 losses on the paper's scale whatever the embedding width.
 NICKEL (Eq. 2): feature maps of G_T at 1/4 of the output resolution are matched to the student discriminator's
 feature maps of the same resolution, computed on G_T's images and mapped to G_T's width by a learned 1x1
-projection f_i, with the Haar wavelet loss on the LH, HL and HH bands. It trains D_S (and f_i) only.
+projection f_i, with the Haar wavelet loss on the LH, HL and HH bands. It trains D_S (and f_i) only. A PacGAN D_S
+(net.pack = k, a ganforge extension the paper's D does not have) sees k consecutive images as one input, so each
+of its feature maps is matched to those k images' G_T feature maps concatenated along channels (f_i maps to k
+times G_T's width).
 Training objective (Eq. 3): L = L_adv(D_T, D_S) + sum_e lambda_e L_e + lambda_NICKEL L_NICKEL. For StyleGAN2
 teachers (the paper's Sec. 4 setting: StyleGAN2's training setup) L_adv and the critics use the teacher run's
 recipe (compress.student_recipe): its loss, lazy R1, style mixing (G_T replaying it), lazy path length on G_S.
@@ -61,10 +64,12 @@ def parse_embeddings(items: list[str]) -> list[tuple[str, float]]:
 
 
 class NickelProjector(nn.Module):
-    """f_i: 1x1 convs from the student D's feature maps to the teacher G's width, one per matched resolution."""
+    """f_i: 1x1 convs from the student D's feature maps to the teacher G's width (times D's pack), one per matched
+    resolution."""
 
     def __init__(self, G_T: nn.Module, D_S: nn.Module, resolutions: list[int]):
         super().__init__()
+        self.pack = int(getattr(D_S, "pack", 1))
         g_feats, d_feats = feature_widths(G_T), feature_widths(D_S)  # [(resolution, channels)] per feature map
         g_res, d_res = [r for r, _ in g_feats], [r for r, _ in d_feats]
         self.g_index, self.d_index, projs = [], [], []
@@ -76,14 +81,17 @@ class NickelProjector(nn.Module):
             gi, dj = g_res.index(r), d_res.index(r)
             self.g_index.append(gi)
             self.d_index.append(dj)
-            projs.append(nn.Conv2d(d_feats[dj][1], g_feats[gi][1], 1, bias=False))  # a bias only moves LL
+            projs.append(nn.Conv2d(d_feats[dj][1], g_feats[gi][1] * self.pack, 1, bias=False))  # a bias only moves LL
         self.projs = nn.ModuleList(projs)
 
     def loss(self, d_feats: list[torch.Tensor], g_feats: list[torch.Tensor], levels: int = 3) -> torch.Tensor:
         """L_NICKEL = sum_i wavelet(G_T_i(z), f_i(D_S_i(G_T(z)))) over LH, HL, HH (Eq. 2)."""
         total = None
         for proj, gi, dj in zip(self.projs, self.g_index, self.d_index):
-            term = wavelet_loss(proj(d_feats[dj].float()), g_feats[gi].detach().float(), levels)
+            g = g_feats[gi].detach().float()
+            n, ch, h, w = g.shape
+            g = g.reshape(n // self.pack, self.pack * ch, h, w)  # a pack's images side by side, as D_S packs them
+            term = wavelet_loss(proj(d_feats[dj].float()), g, levels)
             total = term if total is None else total + term
         assert total is not None
         return total
