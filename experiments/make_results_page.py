@@ -201,6 +201,7 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
         if (results / mod.NAME / name).is_file():
             assets.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(results / mod.NAME / name, assets / name)
+        if (assets / name).is_file():  # copied now, or kept by a previous page
             lines += [f"![{name} of {mod.NAME}]({(assets / name).relative_to(page_dir).as_posix()})", ""]
     lines += ["**Sample grids** (final EMA generator, every arm and seed):", "",
               *grids(record, results / mod.NAME, assets, page_dir)]
