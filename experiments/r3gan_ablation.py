@@ -9,12 +9,14 @@ are exactly the remedies for mode dropping whose effect the loss is claimed to r
 it ships) seed 0 covered 911 modes with RpGAN + R1 + R2, 939 with GAN + R1 + R2 and 862 with RpGAN + R1 at 400
 kimg (one seed, no verdict, but no sign of the paper's gap). The base is `tiny-wide-d128` rather than `tiny` so
 the comparison is made on models that draw digits: with `preset=tiny` the RpGAN + R1 + R2 arm ended 400 kimg at
-617 modes, 23% of channels confident digits and FID@classifier 44 (no recognisable digits). On a 2-core AVX-512
-CPU an arm takes ~25-35 minutes, so the 12 runs take 5-7 hours; the script resumes where it stopped. Each seed is
-evaluated every --every kimg (modes of 1,000, reverse KL, per-channel confident digits, FID on the shipped
-classifier's features), against one real half, whose own numbers are the floor.
+617 modes, 23% of channels confident digits and FID@classifier 44 (no recognisable digits). Without packing D
+sees four times as many inputs: 10.3 s/kimg on a 2-core AVX-512 CPU where the packed recipe takes 3.4, so each
+arm runs 200 kimg (the packed runs' mode counts had levelled off by 150-200 kimg), ~38 minutes with evaluations,
+and the 12 runs take 7-8 hours; the script resumes where it stopped. Each seed is evaluated every --every kimg
+(modes of 1,000, reverse KL, per-channel confident digits, FID on the shipped classifier's features), against
+one real half, whose own numbers are the floor.
 
-    python experiments/r3gan_ablation.py                       # 4 arms x seeds 0,1,2, 400 kimg each
+    python experiments/r3gan_ablation.py                       # 4 arms x seeds 0,1,2, 200 kimg each
     python experiments/r3gan_ablation.py --budget 20 --seeds 0 # a quick look
 """
 
@@ -63,7 +65,7 @@ def make(args: argparse.Namespace) -> Experiment:
     """The four Table 4 arms on the base recipe, equal kimg."""
     base = shlex.split(args.base)
     arms = [Arm(name, [*base, *extra], label=label) for name, (label, extra) in ARMS.items()]
-    return Experiment(NAME, args.data, arms, unit="kimg", budget=400.0, every=50.0,
+    return Experiment(NAME, args.data, arms, unit="kimg", budget=200.0, every=25.0,
                       notes={"base": args.base, "budget": "equal kimg per arm"})
 
 
