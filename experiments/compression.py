@@ -13,7 +13,7 @@ teacher's own samples, params, MACs and CPU latency (batch 1, --threads) with th
 The teacher is refused unless its recorded evaluation (ttq_state.json of a time-to-quality run, evaluation.json
 from `ganforge evaluate --json`, or metrics.jsonl of a training run) shows at least --min-modes modes.
 
-    python experiments/compression.py --teacher models/stacked-mnist-tiny-wide-d128-120min
+    python experiments/compression.py        # teacher: models/stacked-mnist-g96d128-120min (948 modes)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ NAME = "compression"
 TITLE = "SDAKD and NICKEL & DiME: distilled students beat the naive small GAN"
 CLAIM = ("At equal width fraction C, SDAKD beats the naive small GAN trained from scratch (SDAKD Tables 1-2), and "
          "NICKEL & DiME beats DiME alone, which beats plain output KD (NICKEL & DiME Table 4 and Sec. 4).")
-COMMAND = "python experiments/compression.py --teacher TEACHER_RUN"
+COMMAND = "python experiments/compression.py"
 SHOWN = ["fid@classifier-mnist", "fid_to_teacher@classifier-mnist", "modes", "modes_kl", "params", "macs",
          "latency_ms", "speedup"]
 CURVES: list[str] = []
@@ -59,7 +59,7 @@ CHECKS = [c for f in FRACTIONS for c in (
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--teacher", default="models/stacked-mnist-tiny-wide-d128-120min", help="teacher run directory")
+    p.add_argument("--teacher", default="models/stacked-mnist-g96d128-120min", help="teacher run directory")
     p.add_argument("--min-modes", type=float, default=900, dest="min_modes", help="refuse a weaker teacher")
     p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
     p.add_argument("--embeddings", default="alexnet:20", help="DiME embeddings name:lambda, comma list "

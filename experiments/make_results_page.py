@@ -44,7 +44,8 @@ that rule, *fails* when the other arm is, and *within noise at this scale* other
 The paper's numbers come from much larger models and other data (FFHQ, LSUN, CelebA-HQ, full-size
 Stacked-MNIST networks); set beside ours they say which way an effect goes, not what value to expect.
 
-Regenerate this page after any run: `python experiments/make_results_page.py`.
+Run every claim in turn (each resumes; the page is regenerated at the end): `python experiments/run_all.py
+--threads 2`. Regenerate this page after any run: `python experiments/make_results_page.py`.
 """
 
 
