@@ -67,12 +67,14 @@ def test_kill_9_then_resume_from_last_complete_checkpoint(tmp_path):
     (run / "ckpt-9999999k999999998").mkdir()
     good = list_checkpoints(run)[-1]
     assert good.name != "ckpt-9999999k999999998"
+    # read now: when the kill landed between a checkpoint's last write and its rename, `good` is the complete
+    # .tmp copy, which the resume moves into place
+    good_nimg = read_state(good)["cur_nimg"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "ganforge", "train", "--resume", str(run), "--kimg",
-                           str(read_state(good)["cur_nimg"] / 1000 + 0.008)], env=env, capture_output=True, text=True,
-                          timeout=300)
+                           str(good_nimg / 1000 + 0.008)], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert read_state(list_checkpoints(run)[-1])["cur_nimg"] == read_state(good)["cur_nimg"] + 8
+    assert read_state(list_checkpoints(run)[-1])["cur_nimg"] == good_nimg + 8
 
 
 class _Payload:
