@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aggregate import Stat
@@ -87,35 +89,34 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     """FID against all the data, and the D-overfit ratio of the final checkpoint's D."""
     if rec["status"] != "done":
         return {}
-    return {**fid_all(exp, rec, args, out), **d_overfit(exp, rec, out)}
+    full, train, held = split(exp.data, data_size(rec), rec["seed"])
+    G = final_generator(rec, out)
+    return {**fid_all(G, full, args.fid_num), **d_overfit(G, out / rec["checkpoint"], train.images, held)}
 
 
 def data_size(rec: dict) -> int:
     return int(next(o for o in rec["overrides"] if o.startswith("data_size=")).split("=")[1])
 
 
-def fid_all(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, float]:
-    """FID of --fid-num samples of the final EMA generator against all the data, not only the training subset."""
-    from ganforge.data import load_dataset
+def fid_all(G: Any, full: Any, num: int) -> dict[str, float]:
+    """FID of `num` samples of G against all the data, not only the training subset."""
     from ganforge.metrics import evaluate_generator
 
-    G = final_generator(rec, out)
     key = "fid@classifier-mnist"
-    return {"fid_all@classifier-mnist": evaluate_generator(G, load_dataset(exp.data), key, num=args.fid_num,
-                                                           seed=0)[key]}
+    return {"fid_all@classifier-mnist": evaluate_generator(G, full, key, num=num, seed=0)[key]}
 
 
-def d_overfit(exp: Experiment, rec: dict, out: Path) -> dict[str, float]:
-    """The slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] - E[D_generated]) of the final D."""
+def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor) -> dict[str, float]:
+    """The slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] - E[D_generated]) of the checkpoint's
+    D, with as many of G's samples as held-out images."""
     from augment_comparison import mean_logit
 
     from ganforge.metrics import generate_images
     from ganforge.training.load import load_discriminator
 
-    _, train, held = split(exp.data, data_size(rec), rec["seed"])
-    D = load_discriminator(out / rec["checkpoint"])
-    fake = generate_images(final_generator(rec, out), len(held), seed=1)
-    d_train, d_held, d_gen = (mean_logit(D, x) for x in (train.images, held, fake))
+    D = load_discriminator(checkpoint)
+    fake = generate_images(G, len(held), seed=1)
+    d_train, d_held, d_gen = (mean_logit(D, x) for x in (train, held, fake))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
     return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen}
 

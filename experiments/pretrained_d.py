@@ -30,8 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aggregate import Stat
-from common import Arm, Check, Experiment, PaperRow, main
-from data_efficient import augment_overrides, d_overfit, fid_all, gain_note
+from common import Arm, Check, Experiment, PaperRow, final_generator, main
+from data_efficient import augment_overrides, d_overfit, data_size, fid_all, gain_note, split
 
 NAME = "pretrained_d"
 TITLE = "Discriminators on pretrained networks: vision-aided and Projected GAN with few digits"
@@ -125,9 +125,11 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     """FID against all the data; the D-overfit ratio where the main D is an R3GAN D (not the projected one)."""
     if rec["status"] != "done":
         return {}
-    extra = fid_all(exp, rec, args, out)
+    full, train, held = split(exp.data, data_size(rec), rec["seed"])
+    G = final_generator(rec, out)
+    extra = fid_all(G, full, args.fid_num)
     if "d_arch=projected" not in rec["overrides"]:
-        extra.update(d_overfit(exp, rec, out))
+        extra.update(d_overfit(G, out / rec["checkpoint"], train.images, held))
     return extra
 
 
