@@ -97,3 +97,13 @@ def test_page_regenerates_from_the_kept_record_when_the_run_folders_are_gone(tmp
         path.unlink() if path.is_file() else path.rmdir()
     assert page.build_page(results, target) == first
     assert (tmp_path / "docs" / "results" / "r3gan_ablation" / "gan-r1-s1.png").is_file()
+
+
+def test_paper_rows_sit_beside_the_fid_their_checks_compare():
+    """A paper FID row whose arm a check judges shows that check's FID (e.g. on all digits, not on half B)."""
+    for name in ("r3gan_ablation", "sd_gan", "data_efficient", "compression", "pretrained_d", "sr"):
+        mod = page.load_claim(name)
+        for row in (r for r in mod.PAPER if r.metric.startswith("fid")):
+            judged = {c.metric for c in mod.CHECKS if c.better == row.arm and c.metric.startswith("fid")}
+            if judged:
+                assert page.ours_key(row.metric, dict.fromkeys(judged)) is not None, (name, row)
