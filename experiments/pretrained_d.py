@@ -8,7 +8,8 @@ Arms `n<size>-<kind>` (ganforge config keys, every arm on --base with `data_size
 - `va2`: `va1` plus a second vision-aided D on another backbone (AlexNet), as the slides add a second one;
 - `projected`: the Projected GAN D (VGG16, random CCM/CSM, hinge loss, no R1/R2, DiffAugment).
 The backbones see --va-resolution / --projected-resolution pixels instead of their 224: at 224 one VGG16 branch
-makes a step ~240x the tiny step on a 2-core CPU (docs/pretrained_discriminators.md), at 32 about 12x. After
+makes a step ~240x the tiny step on a 2-core CPU (docs/pretrained_discriminators.md), at 32 about 12x. The frozen
+backbones run under BF16 autocast where BF16 is native (--backbone-precision auto; FP32 elsewhere). After
 training: FID of --fid-num samples against all 5,000 digits and, for the R3GAN-D arms, the D-overfit ratio of the
 main D. The curves are drawn against kimg and against training minutes (the time-to-quality view).
 
@@ -78,6 +79,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--va-warmup", type=float, default=5.0, dest="va_warmup", help="kimg before the branches switch on")
     p.add_argument("--projected-backbone", default="vgg16", dest="projected_backbone")
     p.add_argument("--projected-resolution", type=int, default=32, dest="projected_resolution")
+    p.add_argument("--backbone-precision", default="auto", choices=("fp32", "bf16", "auto"), dest="precision",
+                   help="the frozen backbones' precision (auto: BF16 autocast where BF16 is native)")
     p.add_argument("--fid-num", type=int, default=5000, dest="fid_num", help="samples for the FID against all data")
 
 
@@ -85,12 +88,15 @@ def arm_overrides(kind: str, args: argparse.Namespace) -> list[str]:
     """The config overrides of one kind of arm (before the base and the data size)."""
     if kind == "projected":
         return ["d_arch=projected", f"projected.backbone={args.projected_backbone}",
-                f"projected.resolution={args.projected_resolution}", "loss.name=hinge", "loss.r1=false",
+                f"projected.resolution={args.projected_resolution}", f"projected.precision={args.precision}",
+                "loss.name=hinge", "loss.r1=false",
                 "loss.r2=false", *augment_overrides("diffaugment", args.ada_kimg)]
     first, second = backbones(args)
-    entries = [{"backbone": first, "resolution": args.va_resolution, "warmup_kimg": args.va_warmup}]
+    entries = [{"backbone": first, "resolution": args.va_resolution, "warmup_kimg": args.va_warmup,
+                "precision": args.precision}]
     if kind == "va2":
-        entries.append({"backbone": second, "resolution": args.va2_resolution, "warmup_kimg": args.va_warmup})
+        entries.append({"backbone": second, "resolution": args.va2_resolution, "warmup_kimg": args.va_warmup,
+                        "precision": args.precision})
     aux = [f"d_aux={json.dumps(entries, separators=(',', ':'))}"] if kind != "aug" else []
     return [*augment_overrides("ada", args.ada_kimg), *aux]
 
@@ -118,7 +124,8 @@ def make(args: argparse.Namespace) -> Experiment:
     notes = {"base": args.base, "ada_kimg": args.ada_kimg, "va_backbones": args.va_backbones,
              "projected_backbone": args.projected_backbone, "va_resolution": args.va_resolution,
              "va2_resolution": args.va2_resolution, "va_warmup_kimg": args.va_warmup,
-             "projected_resolution": args.projected_resolution, "budget": "equal kimg per arm"}
+             "projected_resolution": args.projected_resolution, "backbone_precision": args.precision,
+             "budget": "equal kimg per arm"}
     return Experiment(NAME, args.data, arms, unit="kimg", budget=100.0, every=20.0, post_eval=post_eval, notes=notes)
 
 

@@ -38,8 +38,9 @@ def test_arms_add_one_and_two_vision_aided_ds_and_the_projected_d():
     assert aug.data_size == 500 and aug.augment.kind == "ada" and not aug.d_aux and aug.d_arch == "r3gan"
     assert [(e.backbone, e.resolution) for e in va1.d_aux] == [("vgg16", 32)] and va1.augment.kind == "ada"
     assert [(e.backbone, e.resolution) for e in va2.d_aux] == [("vgg16", 32), ("alexnet", 64)]
-    assert all(e.warmup_kimg == 5.0 and not e.r1 for e in va2.d_aux)
+    assert all(e.warmup_kimg == 5.0 and not e.r1 and e.precision == "auto" for e in va2.d_aux)
     assert proj.d_arch == "projected" and proj.projected.resolution == 32 and proj.loss.name == "hinge"
+    assert proj.projected.precision == "auto"
     assert not proj.loss.r1 and not proj.loss.r2 and proj.augment.kind == "diffaugment"
     assert "(vgg16, alexnet)" in arms["n100-va2"].label
     with pytest.raises(SystemExit, match="two registered backbone names"):

@@ -128,3 +128,31 @@ def test_dino_vit_taps_patch_grids_and_keeps_its_embedding():
     assert [tuple(f.shape) for f in feats] == [(1, 32, 4, 4), (1, 32, 4, 4)]
     with pytest.raises(ValueError, match="no layer 'block3'"):
         bb(torch.zeros(1, 3, 32, 32), ["block3"])
+
+
+def conv_output_dtypes(bb: SequentialBackbone) -> list[torch.dtype]:
+    """Records the dtype each convolution of the trunk computes in, on every call."""
+    seen: list[torch.dtype] = []
+    for m in bb.net:
+        if isinstance(m, nn.Conv2d):
+            m.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    return seen
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_precision_runs_the_trunk_in_bf16_and_returns_fp32_maps(monkeypatch, native: bool):
+    monkeypatch.setattr("ganforge.perceptual.lpips_metric.native_bf16", lambda device: native)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    ref = build_feature_backbone("test-tinyvgg")(x)
+    for precision, want in (("bf16", torch.bfloat16), ("auto", torch.bfloat16 if native else torch.float32)):
+        bb = build_feature_backbone("test-tinyvgg", precision=precision)
+        seen = conv_output_dtypes(bb)
+        feats = bb(x)
+        assert seen == [want, want] and all(f.dtype == torch.float32 for f in feats)
+        for f, r in zip(feats, ref):
+            assert torch.allclose(f, r, rtol=0.05, atol=0.02)
+        seen.clear()
+        exact = bb(x, precision="fp32")  # a per-call override, as the penalised steps use
+        assert seen == [torch.float32] * 2 and all(torch.equal(f, r) for f, r in zip(exact, ref))
+    with pytest.raises(ValueError, match="precision"):
+        build_feature_backbone("test-tinyvgg", precision="fp16")

@@ -115,6 +115,25 @@ def test_aux_r1_is_configurable_and_reaches_the_head():
     assert "R1_aux0" not in logged
 
 
+def test_bf16_backbone_with_the_penalised_step_in_fp32(monkeypatch):
+    monkeypatch.setattr("ganforge.perceptual.lpips_metric.native_bf16", lambda device: True)
+    aux = AuxDiscriminators([AuxDConfig(backbone=BACKBONE, head="linear", r1=True, augment="", precision="auto")],
+                            1, 32)
+    seen: list[torch.dtype] = []
+    aux.ds[0].backbone.net[0].register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    real, fake = torch.rand(4, 1, 32, 32), torch.rand(4, 1, 32, 32, requires_grad=True)
+    aux.d_term(0, gamma=2.0, regularise=False)(real, fake)
+    aux.g_term(0)(real, fake)[0].backward()
+    assert seen == [torch.bfloat16, torch.bfloat16] and fake.grad.abs().sum() > 0
+    seen.clear()
+    _, logged = aux.d_term(0, gamma=2.0, regularise=True)(real, fake)
+    assert seen == [torch.float32] and logged["R1_aux0"] > 0
+    with pytest.raises(ValueError, match=r"d_aux.precision must be fp32, bf16 or auto"):
+        AuxDConfig(backbone=BACKBONE, precision="fp16")
+    with pytest.raises(ValueError, match=r"projected.precision"):
+        ProjectedConfig(precision="half")
+
+
 def test_hinge_loss_values():
     hinge_d, hinge_g = get_loss("hinge")
     real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.5, 1.0])

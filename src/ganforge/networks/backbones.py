@@ -6,7 +6,9 @@ turned into non-persistent buffers: no optimiser and no `requires_grad_(True)` c
 copy them (they are rebuilt from the weight files), and gradients still flow through them to the input images.
 
 Built in: `vgg16`, `alexnet` (ImageNet trunks of ganforge.perceptual), `dino` (ViT-S/16) and `clip` (ViT-B/32
-image tower) when their weights are on disk; `register_backbone(name, factory)` adds any module.
+image tower) when their weights are on disk; `register_backbone(name, factory)` adds any module. `precision`
+("fp32", "bf16" or "auto": BF16 only where it is native) runs the frozen network under BF16 autocast; the maps come
+back in FP32.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganforge.perceptual.features import IMAGENET_MEAN, IMAGENET_STD, build_backbone, to_rgb
+from ganforge.perceptual.lpips_metric import resolve_precision
 
 __all__ = ["BackboneFactory", "FrozenBackbone", "ModuleBackbone", "SequentialBackbone", "available_backbones",
            "build_feature_backbone", "freeze_module", "register_backbone"]
@@ -47,6 +50,7 @@ class FrozenBackbone(nn.Module):
                  default_layers: Sequence[str]) -> None:
         super().__init__()
         self.name, self.size, self.default_layers = name, size, tuple(default_layers)
+        self.precision = "fp32"  # "bf16" / "auto": the frozen network under BF16 autocast (set by the builder)
         self.register_buffer("mean", torch.tensor(tuple(mean), dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
         self.register_buffer("std", torch.tensor(tuple(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -63,9 +67,15 @@ class FrozenBackbone(nn.Module):
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=shrink)
         return ((x + 1) / 2 - self.mean) / self.std
 
-    def forward(self, images: torch.Tensor, layers: Sequence[str] | None = None) -> list[torch.Tensor]:
-        """Feature maps [N, C, h, w] of `layers` (default: the backbone's default taps), in the order given."""
-        return self.extract(self.preprocess(images), tuple(layers) if layers else self.default_layers)
+    def forward(self, images: torch.Tensor, layers: Sequence[str] | None = None,
+                precision: str | None = None) -> list[torch.Tensor]:
+        """FP32 feature maps [N, C, h, w] of `layers` (default: the backbone's default taps), in the order given;
+        `precision` overrides the backbone's own for this call (e.g. "fp32" for a gradient penalty)."""
+        x = self.preprocess(images)
+        bf16 = resolve_precision(precision or self.precision, x.device) == "bf16"
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            feats = self.extract(x, tuple(layers) if layers else self.default_layers)
+        return [f.float() for f in feats]
 
     def extract(self, x: torch.Tensor, layers: tuple[str, ...]) -> list[torch.Tensor]:
         raise NotImplementedError
@@ -181,8 +191,11 @@ def available_backbones() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_feature_backbone(name: str, weights: Weights = None, size: int | None = None) -> FrozenBackbone:
-    """The frozen backbone `name`; `size` overrides its input side (None: the backbone's own convention)."""
+def build_feature_backbone(name: str, weights: Weights = None, size: int | None = None,
+                           precision: str = "fp32") -> FrozenBackbone:
+    """The frozen backbone `name`; `size` overrides its input side (None: the backbone's own convention);
+    `precision` is "fp32", "bf16" or "auto" (BF16 autocast where BF16 is native: CUDA, AVX512-BF16/AMX CPUs)."""
+    resolve_precision(precision, torch.device("cpu"))  # validate before loading weights
     if name not in _REGISTRY:
         raise ValueError(f"unknown backbone '{name}'; choose one of {', '.join(available_backbones())} or add one "
                          "with ganforge.networks.backbones.register_backbone")
@@ -199,6 +212,7 @@ def build_feature_backbone(name: str, weights: Weights = None, size: int | None 
     freeze_module(backbone)
     if size is not None:
         backbone.size = size
+    backbone.precision = precision
     return backbone
 
 

@@ -8,12 +8,16 @@ from typing import Literal
 
 from ganforge.augment.diffaugment import parse_policy
 
+Precision = Literal["fp32", "bf16", "auto"]
 
-def _check_common(what: str, resolution: int | None, layers: list[str]) -> None:
+
+def _check_common(what: str, resolution: int | None, layers: list[str], precision: str) -> None:
     if resolution is not None and not 16 <= resolution <= 1024:
         raise ValueError(f"{what}.resolution must be in [16, 1024] (None: the backbone's own size), got {resolution}")
     if any(not isinstance(name, str) or not name for name in layers):
         raise ValueError(f"{what}.layers must be layer names like relu3_3 or block7, got {layers}")
+    if precision not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"{what}.precision must be fp32, bf16 or auto (BF16 where it is native), got {precision!r}")
 
 
 @dataclass
@@ -29,7 +33,9 @@ class AuxDConfig:
     augment: DiffAugment policy applied before the backbone ("" = none); p = 1 as in DiffAugment.
     resolution: backbone input side (None = the backbone's own, 224 for the built-ins; smaller is cheaper).
     r1, r2: zero-centred gradient penalties through the backbone on this branch (off: the paper has none); they
-        use the run's gamma and lazy interval, and cost a double backward through the backbone.
+        use the run's gamma and lazy interval, and cost a double backward through the backbone (always in FP32).
+    precision: the frozen backbone in fp32, bf16 (autocast) or auto (bf16 where BF16 is native: CUDA, CPUs with
+        AVX512-BF16/AMX; emulated BF16 elsewhere is several times slower); the heads always run in FP32.
     """
 
     backbone: str = "vgg16"
@@ -45,6 +51,7 @@ class AuxDConfig:
     weights: str | None = None
     r1: bool = False
     r2: bool = False
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if not self.backbone:
@@ -55,7 +62,7 @@ class AuxDConfig:
             raise ValueError(f"d_aux.warmup_kimg must be >= 0, got {self.warmup_kimg}")
         if not 1 <= self.head_width <= 65536:
             raise ValueError(f"d_aux.head_width must be in [1, 65536], got {self.head_width}")
-        _check_common("d_aux", self.resolution, self.layers)
+        _check_common("d_aux", self.resolution, self.layers, self.precision)
         parse_policy(self.augment)
 
     @classmethod
@@ -75,6 +82,8 @@ class ProjectedConfig:
     and kept as checkpoint buffers; one trainable patch discriminator per tapped scale; hinge loss.
     channels: CCM output width of the first tap, doubled per deeper tap when expand (Projected GAN's 64-128-256-512).
     head_width: conv width of each scale's discriminator, which strides down to 4x4 patches.
+    precision: the frozen backbone in fp32, bf16 or auto, as for d_aux; projections and heads run in FP32. It
+        holds for every pass, also R1/R2 if loss.r1/r2 are turned on (the Projected GAN recipe has none).
     """
 
     backbone: str = "vgg16"
@@ -86,6 +95,7 @@ class ProjectedConfig:
     seed: int = 0
     resolution: int | None = None
     weights: str | None = None
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if not self.backbone:
@@ -95,7 +105,7 @@ class ProjectedConfig:
                              f"{self.head_width}")
         if self.seed < 0:
             raise ValueError(f"projected.seed must be >= 0, got {self.seed}")
-        _check_common("projected", self.resolution, self.layers)
+        _check_common("projected", self.resolution, self.layers, self.precision)
 
 
 __all__ = ["AuxDConfig", "ProjectedConfig"]

@@ -40,10 +40,11 @@ def _aux_head(kind: str, channels: int, width: int, side: int, sn: bool) -> nn.S
                          _sn(nn.Conv2d(width, 1, 1), sn), _GlobalPool())
 
 
-def tapped_backbone(name: str, weights: str | None, resolution: int | None, layers: list[str], img_channels: int,
+def tapped_backbone(cfg: AuxDConfig | ProjectedConfig, img_channels: int,
                     img_resolution: int) -> tuple[FrozenBackbone, tuple[str, ...], list[tuple[int, int, int]]]:
     """The frozen backbone, its tap names and the (C, h, w) of each tapped map for images of the run's shape."""
-    backbone = build_feature_backbone(name, weights, resolution)
+    name, layers = cfg.backbone, cfg.layers
+    backbone = build_feature_backbone(name, cfg.weights, cfg.resolution, cfg.precision)
     taps = tuple(layers) or backbone.default_layers
     shapes = feature_shapes(backbone, taps, img_channels, img_resolution)
     if any(len(s) != 3 for s in shapes):
@@ -59,16 +60,16 @@ class VisionAidedDiscriminator(nn.Module):
     def __init__(self, cfg: AuxDConfig, img_channels: int, img_resolution: int) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone, self.layers, shapes = tapped_backbone(cfg.backbone, cfg.weights, cfg.resolution, cfg.layers,
-                                                             img_channels, img_resolution)
+        self.backbone, self.layers, shapes = tapped_backbone(cfg, img_channels, img_resolution)
         self.augment = DiffAugment(cfg.augment) if cfg.augment else None
         self.heads = nn.ModuleList(_aux_head(cfg.head, c, cfg.head_width, min(h, w), cfg.spectral_norm)
                                    for c, h, w in shapes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, fp32: bool = False) -> torch.Tensor:
+        """`fp32` runs the backbone in FP32 whatever cfg.precision says (the penalised steps)."""
         x = self.augment(images) if self.augment is not None else images
-        feats = self.backbone(x, self.layers)
-        return torch.cat([head(f.float()) for head, f in zip(self.heads, feats)], dim=1)
+        feats = self.backbone(x, self.layers, "fp32" if fp32 else None)
+        return torch.cat([head(f) for head, f in zip(self.heads, feats)], dim=1)
 
 
 def _out_side(side: int, kernel: int, stride: int, padding: int) -> int:
@@ -104,8 +105,7 @@ class ProjectedDiscriminator(nn.Module):
         if net.num_classes:
             raise ValueError("d_arch=projected is unconditional in ganforge; set conditional=false or d_arch=r3gan")
         self.cfg, self.low_precision = cfg, None  # low_precision: the trainer's switch; this D runs in FP32
-        self.backbone, self.layers, shapes = tapped_backbone(cfg.backbone, cfg.weights, cfg.resolution, cfg.layers,
-                                                             net.img_channels, net.resolution)
+        self.backbone, self.layers, shapes = tapped_backbone(cfg, net.img_channels, net.resolution)
         outs = [cfg.channels * (2 ** i if cfg.expand else 1) for i in range(len(shapes))]
         gen = torch.Generator().manual_seed(cfg.seed)
         for i, ((c, _, _), o) in enumerate(zip(shapes, outs)):
@@ -118,7 +118,7 @@ class ProjectedDiscriminator(nn.Module):
 
     def project(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Backbone maps after the random cross-channel and cross-scale mixing, shallow to deep."""
-        feats = [f.float() for f in self.backbone(images, self.layers)]
+        feats = self.backbone(images, self.layers)
         mixed = [F.conv2d(f, getattr(self, f"ccm{i}")) for i, f in enumerate(feats)]
         for i in reversed(range(len(mixed) - 1)):
             up = F.interpolate(mixed[i + 1], size=mixed[i].shape[-2:], mode="bilinear", align_corners=False)

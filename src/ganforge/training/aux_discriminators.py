@@ -85,7 +85,7 @@ class AuxDiscriminators(nn.Module):
         e, D, (loss_d, _) = self.entries[i], self.ds[i], self.losses[i]
         r1, r2 = e.r1 and regularise, e.r2 and regularise
         x = torch.cat([real, fake]).detach().requires_grad_(r1 or r2)
-        logits = D(x)
+        logits = D(x, fp32=r1 or r2)  # the double backward of a penalty in FP32, as the main D's (penalty_fp32)
         n = real.shape[0]
         loss = loss_d(logits[:n], logits[n:]).mean()
         logged = {f"loss_D_aux{i}": float(loss.detach())}
