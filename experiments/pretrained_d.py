@@ -8,8 +8,8 @@ Arms `n<size>-<kind>` (ganforge config keys, every arm on --base with `data_size
 - `va2`: `va1` plus a second vision-aided D on another backbone (AlexNet), as the slides add a second one;
 - `projected`: the Projected GAN D (VGG16, random CCM/CSM, hinge loss, no R1/R2, DiffAugment).
 The backbones see --va-resolution / --projected-resolution pixels instead of their 224: at 224 one VGG16 branch
-makes a step ~240x the tiny step on a 2-core CPU (docs/pretrained_discriminators.md), at 32 about 12x. The frozen
-backbones run under BF16 autocast where BF16 is native (--backbone-precision auto; FP32 elsewhere). After
+makes a step ~240x the tiny step on a 2-core CPU (docs/pretrained_discriminators.md), at 32 about 6x. The frozen
+backbones run under BF16 autocast where BF16 is native (--backbone-precision auto; FP32 elsewhere): about 4x. After
 training: FID of --fid-num samples against all 5,000 digits and, for the R3GAN-D arms, the D-overfit ratio of the
 main D. The curves are drawn against kimg and against training minutes (the time-to-quality view).
 

@@ -41,7 +41,7 @@ def lpips_linear_weights_path(name: str) -> Path:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' -> 'bf16' where native_bf16(device), else 'fp32'; explicit values pass through (validated)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"LPIPS precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     return precision
