@@ -56,6 +56,10 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     assert record["runs"]["kd-c0.5/s1"]["kind"] == "compress" and record["runs"]["naive-c0.5/s1"]["kind"] == "train"
     config = json.loads((out / record["runs"]["naive-c0.5/s1"]["checkpoint"] / "config.json").read_text())
     assert config["sr"]["net"]["num_feat"] == 4 and config["sr"]["disc"]["num_feat"] == 4 and config["seed"] == 1
+    teacher_cfg = json.loads((out / record["runs"]["teacher/s0"]["checkpoint"] / "config.json").read_text())
+    assert config["sr"]["degradation"] == teacher_cfg["sr"]["degradation"] == "bicubic"  # --degradation's default
+    for key in ("psnr", "ssim"):  # the floor, on the teacher arms only
+        assert math.isfinite(teacher[f"bicubic_{key}"]) and f"bicubic_{key}" not in student
 
     crops = Image.open(out / "crops.png")
     columns = 2 + 4 + 1  # LR, bicubic, teacher and the three students, HR
@@ -66,6 +70,7 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     assert "](results/sr/crops.png)" in section and (tmp_path / "docs" / "results" / "sr" / "crops.png").is_file()
     assert "| SDAKD beats the naive student at C = 0.5 (PSNR) | `psnr` |" in section
     assert "C = 0.5: CPU speed-up over the teacher at 100x100 LR inputs" in section
+    assert "The teacher against bicubic upsampling of the same held-out pairs: PSNR " in section
 
 
 @pytest.mark.parametrize(("bad", "message"), [("sr.net.num_feet=8", "unknown config key 'sr.net.num_feet'"),
