@@ -220,11 +220,16 @@ def same_compress_run(run_dir: Path, flags: list[str], seed: int) -> bool:
     return True
 
 
+class Stopped(Exception):
+    """A run that a signal stopped before its budget: the experiment stops too, and a rerun continues it."""
+
+
 def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
     """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process: an unfinished run
     continues from its checkpoint where it can (resumable), else it restarts (--overwrite); so does a compression
     run whose resume is refused (e.g. its teacher changed, or a longer budget moves a finished stage's end)."""
     from ganforge.cli.main import main
+    from ganforge.training.checkpoint import list_checkpoints
 
     command = "compress" if arm.compress is not None else "train"
     run_dir = out / command / f"{arm.name}-s{seed}"
@@ -243,6 +248,10 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
         code = main(argv)
     if code:
         raise RuntimeError(f"ganforge {command} exited with {code}: {shlex.join(argv)}")
+    ckpts = list_checkpoints(run_dir)
+    reached = json.loads((ckpts[-1] / "state.json").read_text())["cur_nimg"] if ckpts else 0
+    if reached < budget * 1000:  # SIGINT/SIGTERM: the run checkpointed and returned early
+        raise Stopped(f"{relative(run_dir)} stopped at {reached / 1000:g} of {budget:g} kimg")
     grids = sorted((run_dir / "samples").glob("grid-*.png"))
     return {"kind": command, "status": "done", "budget": budget, "unit": "kimg", "train_s": time.perf_counter() - t0,
             "kimg": budget, f"{command}_command": shlex.join(["ganforge", *[relative(a) for a in argv]]),
@@ -313,7 +322,11 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
             if args.dry_run:
                 print(f"[{key}] {'to continue' if old else 'to run'} ({budget:g} {exp.unit})", flush=True)
                 continue
-            rec = run_one(exp, arm, seed, args, out, record, key)
+            try:
+                rec = run_one(exp, arm, seed, args, out, record, key)
+            except Stopped as e:
+                print(f"[{key}] {e}; rerun the same command to continue", flush=True)
+                return 130
             failed += [key] if rec.get("status") == "failed" else []
     ttq_results = out / "ttq" / "results.json"
     if ttq_results.is_file():  # the real-data floor the ttq points were measured against
@@ -340,6 +353,9 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))
         rec["post_eval_done"] = True
+    except Stopped:
+        rec["status"] = "stopped"
+        raise
     except (RuntimeError, ValueError, OSError, SystemExit) as e:
         rec.update(status="failed", error=str(e).replace(str(ROOT) + "/", ""))
         print(f"[{key}] failed: {e}", flush=True)

@@ -220,7 +220,7 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
              f"{system.get('torch_threads', '?')} threads). Settings: {settings}.", "",
              "<details><summary>Every run: command, wall time, training time</summary>", ""]
     # a "running" record on a written page is a run that has not finished (in progress, or stopped: rerun resumes it)
-    status = {"running": "not finished (the command resumes it)"}
+    status = dict.fromkeys(("running", "stopped"), "not finished (the command resumes it)")
     rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")),
              f"{rec.get('wall_s', 0) / 60:.1f}",
              f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]

@@ -73,6 +73,22 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     assert "The teacher against bicubic upsampling of the same held-out pairs: PSNR " in section
 
 
+def test_a_signal_stops_the_experiment_and_the_rerun_continues_the_run(tmp_path, monkeypatch, capsys):
+    from ganforge.training.trainer import Trainer
+
+    out = tmp_path / "sr"
+    with monkeypatch.context() as m:  # what SIGINT/SIGTERM do: the trainer checkpoints and returns early
+        m.setattr(Trainer, "should_stop", lambda self: self.cur_nimg >= 2)
+        assert run(out, "0", "--arms", "teacher-esrnet,teacher") == 130
+    assert "teacher-esrnet-s0 stopped at 0.002 of 0.004 kimg; rerun the same command" in capsys.readouterr().out
+    runs = common.load_record(out)["runs"]
+    assert runs["teacher-esrnet/s0"]["status"] == "stopped" and "teacher/s0" not in runs  # not recorded as done
+    assert run(out, "0", "--arms", "teacher-esrnet,teacher") == 0
+    runs = common.load_record(out)["runs"]
+    assert runs["teacher-esrnet/s0"]["status"] == "done" and "--resume" in runs["teacher-esrnet/s0"]["train_command"]
+    assert runs["teacher/s0"]["status"] == "done"
+
+
 @pytest.mark.parametrize(("bad", "message"), [("sr.net.num_feet=8", "unknown config key 'sr.net.num_feet'"),
                                               ("sr.crop=15", "not a multiple of sr.net.scale")])
 def test_sr_experiment_refuses_a_bad_teacher_override(bad, message):
