@@ -3,6 +3,7 @@ and the per-step hooks of a staged recipe (training.stages.RecipeSteps): EMA, co
 
 import json
 import signal
+import time
 
 import pytest
 import torch
@@ -181,3 +182,14 @@ def test_trainer_stop_request_ends_the_loop_with_a_checkpoint_and_the_resume_hin
     assert read_state(list_checkpoints(run)[-1])["cur_nimg"] == 16
     kimgs = [r["kimg"] for r in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "loss_G" in r]
     assert kimgs == [0.008, 0.016]
+
+
+def test_the_progress_bar_into_a_log_file_is_not_redrawn_every_step(capsys):
+    class SlowHost(ScriptedHost):
+        def train_step(self):
+            time.sleep(0.02)  # 50 steps over a second: a terminal bar would be redrawn about 10 times
+            return super().train_step()
+
+    run_stages(SlowHost(batch=8), [("s", 0.4)], 0, 0, 0, progress=True)
+    err = capsys.readouterr().err  # captured: not a terminal, as with `> log 2>&1`
+    assert "400/400" in err and err.count("\r") <= 3

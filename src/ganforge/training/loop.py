@@ -9,6 +9,7 @@ when each action happens; the host decides what it does.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Sequence
 from itertools import accumulate
@@ -78,8 +79,9 @@ def run_stages(host: LoopHost, stages: Sequence[tuple[str, float]], log_every: f
     log, snap, ev = Cadence(log_every, start), Cadence(snapshot_every, start), Cadence(eval_every, start)
     ends = list(accumulate(int(kimg * 1000) for _, kimg in stages))
     total = ends[-1] if ends else 0
+    # redrawn at most once a minute into a log file (every step there would write megabytes of bars)
     bar = tqdm(total=total, initial=min(start, total), unit="img", unit_scale=True, disable=not progress,
-               dynamic_ncols=True)
+               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 60.0)
     t_start, stage = time.time(), ""
     try:
         for (stage, _), end in zip(stages, ends):
