@@ -229,7 +229,7 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
     continues from its checkpoint where it can (resumable), else it restarts (--overwrite); so does a compression
     run whose resume is refused (e.g. its teacher changed, or a longer budget moves a finished stage's end)."""
     from ganforge.cli.main import main
-    from ganforge.training.checkpoint import list_checkpoints
+    from ganforge.training.checkpoint import list_checkpoints, read_state
 
     command = "compress" if arm.compress is not None else "train"
     run_dir = out / command / f"{arm.name}-s{seed}"
@@ -249,7 +249,7 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
     if code:
         raise RuntimeError(f"ganforge {command} exited with {code}: {shlex.join(argv)}")
     ckpts = list_checkpoints(run_dir)
-    reached = json.loads((ckpts[-1] / "state.json").read_text())["cur_nimg"] if ckpts else 0
+    reached = read_state(ckpts[-1])["cur_nimg"] if ckpts else 0
     if reached < budget * 1000:  # SIGINT/SIGTERM: the run checkpointed and returned early
         raise Stopped(f"{relative(run_dir)} stopped at {reached / 1000:g} of {budget:g} kimg")
     grids = sorted((run_dir / "samples").glob("grid-*.png"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from ganforge.augment.diffaugment import parse_policy
 
@@ -16,7 +16,7 @@ def _check_common(what: str, resolution: int | None, layers: list[str], precisio
         raise ValueError(f"{what}.resolution must be in [16, 1024] (None: the backbone's own size), got {resolution}")
     if any(not isinstance(name, str) or not name for name in layers):
         raise ValueError(f"{what}.layers must be layer names like relu3_3 or block7, got {layers}")
-    if precision not in ("fp32", "bf16", "auto"):
+    if precision not in get_args(Precision):
         raise ValueError(f"{what}.precision must be fp32, bf16 or auto (BF16 where it is native), got {precision!r}")
 
 
