@@ -22,6 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from resumable import resumable
+from wallclock import WallClock, left_by_killed_session
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_FILE = "experiment.json"
@@ -182,44 +184,6 @@ def relative_to(path: Path, base: Path) -> str:
     return str(path.relative_to(base))
 
 
-def resumable(run_dir: Path, command: str, flags: list[str], seed: int) -> bool:
-    """A run directory with a checkpoint that `ganforge train --resume` / `ganforge compress --resume` continues; a
-    GAN compression run only while its settings are still the arm's (same_compress_run), else it restarts."""
-    from ganforge.training.checkpoint import list_checkpoints
-
-    if not run_dir.is_dir() or not list_checkpoints(run_dir):
-        return False
-    if command == "train":
-        return True
-    try:
-        if json.loads((run_dir / "config.json").read_text()).get("task") == "sr":
-            return True
-    except (OSError, json.JSONDecodeError):
-        return False
-    return same_compress_run(run_dir, flags, seed)
-
-
-def same_compress_run(run_dir: Path, flags: list[str], seed: int) -> bool:
-    """Whether the GAN compression run in run_dir was started with the settings these `compress` flags give now
-    (its length aside: --resume --kimg sets that)."""
-    from ganforge.cli.compress import resolve_config
-    from ganforge.cli.main import build_parser
-    from ganforge.compress.config import resolved_init
-    from ganforge.compress.resume import check_resumable
-
-    try:
-        saved = json.loads((run_dir / "compress.json").read_text())
-        cfg = resolve_config(build_parser().parse_args(["compress", *flags, "--out", str(run_dir), "--seed",
-                                                        str(seed)]))
-        cfg.init = resolved_init(cfg)
-        if cfg.eval_metric == "auto":  # the runner resolves it from the data; the run recorded its choice
-            cfg.eval_metric = saved.get("eval_metric", cfg.eval_metric)
-        check_resumable(run_dir, cfg, saved)
-    except (OSError, ValueError):  # ganforge's UserError (a refused setting) is a ValueError
-        return False
-    return True
-
-
 class Stopped(Exception):
     """A run that a signal stopped before its budget: the experiment stops too, and a rerun continues it."""
 
@@ -339,13 +303,20 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
 
 def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path, record: dict,
             key: str) -> dict:
-    """Train, post-evaluate and record one (arm, seed); wall time adds up over the sessions that worked on it."""
-    old = record["runs"].get(key, {})
+    """Train, post-evaluate and record one (arm, seed); wall time adds up over the sessions that worked on it, a
+    killed one included (its WallClock file)."""
+    old = dict(record["runs"].get(key, {}))
+    clock = out / "wallclock" / f"{arm.name}-s{seed}.json"
+    killed = left_by_killed_session(clock)
+    if killed is not None:
+        old.update(wall_s=old.get("wall_s", 0.0) + killed, sessions=old.get("sessions", 0) + 1)
+    elif old.get("status") == "running":  # a session killed before wall clocks were kept: its time is unknown
+        old.update(sessions=old.get("sessions", 0) + 1, wall_s_incomplete=True)
     rec = {**old, "arm": arm.name, "seed": seed, "status": "running",
            "command": script_command(exp.name, ["--out", relative(args.out), "--arms", arm.name, "--seeds", str(seed)])}
     record["runs"][key] = rec
     write_json(out / RESULTS_FILE, record)
-    t0 = time.perf_counter()
+    watch = WallClock(clock).start()
     print(f"[{key}] start", flush=True)
     try:
         runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
@@ -360,7 +331,9 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
         rec.update(status="failed", error=str(e).replace(str(ROOT) + "/", ""))
         print(f"[{key}] failed: {e}", flush=True)
     finally:
-        rec["wall_s"] = old.get("wall_s", 0.0) + time.perf_counter() - t0
+        if rec["status"] == "running":  # any other exception (e.g. Ctrl-C): on disk, "running" means killed
+            rec["status"] = "stopped"
+        rec["wall_s"] = old.get("wall_s", 0.0) + watch.stop()
         rec["sessions"] = old.get("sessions", 0) + 1
         write_json(out / RESULTS_FILE, record)
     if rec["status"] != "failed":

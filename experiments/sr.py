@@ -22,8 +22,9 @@ After training every run is scored the same way on one fixed set of held-out pai
 as border (ganforge.metrics.sr), LPIPS-VGG16 on the whole crops when its weights are installed (else `lpips_skipped`
 says why, and no number), params, MACs and batch-1 CPU latency at 100x100 (the paper's 400 px HR crops) and 32x32 LR
 inputs with the speed-up over the teacher (timed in alternation, --threads). The teacher arms also record bicubic
-upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must beat. crops.png shows example
-crops side by side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm, HR.
+upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must beat. crops.png shows the most
+detailed held-out crops side by side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm,
+HR.
 
 Length on the 2-core CPU with --threads 2 (estimated from the ESRNet stage measured at 4.8 s/kimg and an ESRGAN
 step measured on a loaded machine): the teacher 40-50 minutes, each student run 5-12 minutes, 3-6 hours in all.
@@ -243,9 +244,18 @@ def crop_runs(exp: Experiment, rec: dict, out: Path) -> dict[str, dict]:
     return {a.name: chosen[a.name] for a in exp.arms if a.name in chosen and a.name != ESRNET}
 
 
+def detailed(hr: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices of the k held-out crops with the most fine detail (mean |HR - its 3x3 box blur|), in held-out order:
+    on a flat crop (plain sky) every method looks the same."""
+    import torch.nn.functional as F
+
+    detail = (hr - F.avg_pool2d(hr, 3, 1, 1, count_include_pad=False)).abs().mean((1, 2, 3))
+    return detail.topk(min(k, len(hr))).indices.sort().values
+
+
 def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> Path | None:
-    """out/crops.png: one row per example crop, columns LR (nearest), bicubic, each finished arm, HR, labelled;
-    None while only the ESRNet stage has finished."""
+    """out/crops.png: one row per example crop (the most detailed ones), columns LR (nearest), bicubic, each finished
+    arm, HR, labelled; None while only the ESRNet stage has finished."""
     import torch.nn.functional as F
     from PIL import Image, ImageDraw
     from torchvision.utils import make_grid
@@ -256,7 +266,9 @@ def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path)
         return None
     nets = {arm: generator(r, out) for arm, r in runs.items()}
     scale = next(iter(nets.values())).cfg.scale
-    lr, hr = (x[:args.crop_rows] for x in eval_pairs(args, scale))
+    lr, hr = eval_pairs(args, scale)
+    rows = detailed(hr, args.crop_rows)
+    lr, hr = lr[rows], hr[rows]
     columns = {"LR": F.interpolate(lr, scale_factor=scale, mode="nearest"),
                "bicubic": bicubic(lr, scale),
                **{arm: upscale(G, lr) for arm, G in nets.items()}, "HR": hr}

@@ -38,7 +38,7 @@ def test_interrupted_experiment_resumes_and_skips_finished_runs(tmp_path, monkey
         common.run_experiment(exp, args, argv)
     first = common.load_record(out)
     s0, s1 = first["runs"]["a/s0"], first["runs"]["a/s1"]
-    assert s0["status"] == "done" and s0["post_eval_done"] and s1["status"] == "running"
+    assert s0["status"] == "done" and s0["post_eval_done"] and s1["status"] == "stopped"
     assert [round(p["kimg"], 3) for p in s0["curve"]] == [0.032, 0.064] and s0["kimg"] == pytest.approx(0.064)
     assert s0["final"]["fid@classifier-mnist"] > 0 and (out / s0["grid"]).is_file()
     assert s0["command"] == "python experiments/tiny.py --out " + common.relative(out) + " --arms a --seeds 0"

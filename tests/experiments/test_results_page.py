@@ -28,7 +28,8 @@ def fake_results(root: Path) -> Path:
     runs = {"rpgan-r1-r2/s0": run("rpgan-r1-r2", 0, 890.0, 0.20), "rpgan-r1-r2/s1": run("rpgan-r1-r2", 1, 910.0, 0.18),
             "gan-r1-r2/s0": run("gan-r1-r2", 0, 600.0, 0.90), "gan-r1-r2/s1": run("gan-r1-r2", 1, 640.0, 0.80),
             "gan-r1/s0": run("gan-r1", 0, 3.0, 6.0, "diverged"), "gan-r1/s1": run("gan-r1", 1, 5.0, 6.0, "diverged"),
-            "rpgan-r1/s0": {**run("rpgan-r1", 0, 0.0, 0.0), "status": "running", "post_eval_done": False}}
+            "rpgan-r1/s0": {**run("rpgan-r1", 0, 0.0, 0.0), "status": "running", "post_eval_done": False,
+                            "wall_s_incomplete": True}}
     for rec in runs.values():
         grid = out / rec["grid"]
         grid.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,8 @@ def test_page_from_a_fake_results_folder(tmp_path):
     assert "| RPGAN-R1-R2 | 2 | 0 | 20 | 900 ± 14 |" in r3 and "| GAN-R1 | 0 | 2 |" in r3
     assert "real floor (half A vs half B)" in r3 and "within noise" in text.split("## R3GAN")[0]
     assert "| rpgan-r1/s0 | `python experiments/r3gan_ablation.py --out results/x --arms rpgan-r1 --seeds 0` | not " \
-           "finished (the command resumes it) |" in r3  # a stopped run is not shown as running
+           "finished (the command resumes it) | ≥ 2.0 |" in r3  # a stopped run is not shown as running
+    assert "≥: a session of this run was killed" in r3  # a wall time that misses a killed session says so
 
     assets = tmp_path / "docs" / "results" / "r3gan_ablation"
     assert (assets / "curves.png").is_file() and "](results/r3gan_ablation/curves.png)" in r3

@@ -11,6 +11,7 @@ import common
 import make_results_page as page
 import pytest
 import sr
+import torch
 from PIL import Image
 
 TOY = ("sr.net.num_feat=8 sr.net.num_conv=1 sr.disc.num_feat=8 sr.crop=24 batch_size=2 sr.pool_size=0 "
@@ -100,3 +101,13 @@ def test_sr_experiment_refuses_a_bad_teacher_override(bad, message):
     args.out = "unused"
     with pytest.raises(SystemExit, match=f"--teacher-overrides: .*{message}"):
         sr.make(args)
+
+
+def test_crops_show_the_most_detailed_pairs_in_held_out_order():
+    hr = torch.full((5, 3, 16, 16), 0.5)  # flat, like the plain sky of the first held-out pair
+    hr[1] = torch.rand(3, 16, 16)
+    hr[3] = torch.rand(3, 16, 16) * 0.5
+    hr[4, :, :, 8:] = 1.0  # one edge: some detail, less than noise
+    assert sr.detailed(hr, 2).tolist() == [1, 3]
+    assert sr.detailed(hr, 3).tolist() == [1, 3, 4]
+    assert sr.detailed(hr, 9).tolist() == [0, 1, 2, 3, 4]
