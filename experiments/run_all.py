@@ -1,9 +1,10 @@
 """Run every claim experiment one after the other, then regenerate docs/results.md. Each script resumes, so
 rerunning this command after an interruption (or a machine that stops its jobs) continues where it stopped.
 
-The order puts the cheaper claims first: the R3GAN ablation (seed 0 of every arm before the other seeds, so a
-first picture comes early), data-efficient training, SD-GAN, compression, super-resolution, then the pretrained
-discriminators (100 digits first). A script that fails is reported and the next one still runs.
+The order: super-resolution first (its claim needs no other experiment), then the R3GAN ablation (seed 0 of every
+arm before the other seeds, so a first picture comes early), data-efficient training, SD-GAN, compression, and the
+pretrained discriminators last (100 digits first), the most expensive. A script that fails is reported and the next
+one still runs.
 
     python experiments/run_all.py --threads 2
     python experiments/run_all.py --print              # the commands, nothing run
@@ -22,9 +23,8 @@ MODELS = HERE.parent / "models"
 
 def commands(out: str, threads: int | None) -> list[list[str]]:
     """Every claim script's command line, in the order they run."""
-    steps = [["r3gan_ablation", "--seeds", "0"], ["r3gan_ablation"], ["data_efficient"],
-             ["sd_gan", "--init-from", str(MODELS / "mnist5k-tiny-30min")],
-             ["compression"], ["sr"],
+    steps = [["sr"], ["r3gan_ablation", "--seeds", "0"], ["r3gan_ablation"], ["data_efficient"],
+             ["sd_gan", "--init-from", str(MODELS / "mnist5k-tiny-30min")], ["compression"],
              ["pretrained_d", "--sizes", "100"], ["pretrained_d"]]
     extra = ["--threads", str(threads)] if threads else []
     return [[sys.executable, str(HERE / f"{name}.py"), *args, "--out", f"{out}/{name}", *extra]
