@@ -210,6 +210,11 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
     return lines
 
 
+def wall_incomplete(rec: dict) -> bool:
+    """A wall time that misses a killed session: marked so by the run, or shorter than the training time it holds."""
+    return bool(rec.get("wall_s_incomplete")) or rec.get("train_s", 0) > rec.get("wall_s", 0) + 1
+
+
 def runs_section(mod: ModuleType, record: dict) -> list[str]:
     """The command, the machine and every run's command and wall time."""
     system = record.get("system", {})
@@ -222,11 +227,11 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
     # a "running" record on a written page is a run that has not finished (in progress, or stopped: rerun resumes it)
     status = dict.fromkeys(("running", "stopped"), "not finished (the command resumes it)")
     rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")),
-             ("≥ " if rec.get("wall_s_incomplete") else "") + f"{rec.get('wall_s', 0) / 60:.1f}",
+             ("≥ " if wall_incomplete(rec) else "") + f"{rec.get('wall_s', 0) / 60:.1f}",
              f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]
             for key, rec in record.get("runs", {}).items()]
     lines += table(["run", "command", "status", "wall min", "train min", "sessions"], rows)
-    if any(rec.get("wall_s_incomplete") for rec in record.get("runs", {}).values()):
+    if any(map(wall_incomplete, record.get("runs", {}).values())):
         lines += ["", "≥: a session of this run was killed before the experiments kept a wall clock on disk, so its "
                   "wall time is missing from the total."]
     return [*lines, "</details>", ""]
