@@ -22,7 +22,7 @@ After training every run is scored the same way on one fixed set of held-out pai
 as border (ganforge.metrics.sr), LPIPS-VGG16 on the whole crops when its weights are installed (else `lpips_skipped`
 says why, and no number), params, MACs and batch-1 CPU latency at 100x100 (the paper's 400 px HR crops) and 32x32 LR
 inputs with the speed-up over the teacher (timed in alternation, --threads). The teacher arms also record bicubic
-upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must beat. crops.png shows the most
+upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must beat. crops.png shows
 detailed held-out crops side by side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm,
 HR.
 
@@ -245,16 +245,19 @@ def crop_runs(exp: Experiment, rec: dict, out: Path) -> dict[str, dict]:
 
 
 def detailed(hr: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices of the k held-out crops with the most fine detail (mean |HR - its 3x3 box blur|), in held-out order:
-    on a flat crop (plain sky) every method looks the same."""
+    """Indices of k held-out crops spread evenly over the more detailed half (fine detail: mean |HR - its 3x3 box
+    blur|), in held-out order: on a flat crop (plain sky) every method looks the same, and the k most detailed
+    crops tend to come from one photo."""
     import torch.nn.functional as F
 
     detail = (hr - F.avg_pool2d(hr, 3, 1, 1, count_include_pad=False)).abs().mean((1, 2, 3))
-    return detail.topk(min(k, len(hr))).indices.sort().values
+    ranked, k = detail.argsort(), min(k, len(hr))
+    lo = min(len(hr) // 2, len(hr) - k)
+    return ranked[torch.linspace(lo, len(hr) - 1, k).round().long()].sort().values
 
 
 def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> Path | None:
-    """out/crops.png: one row per example crop (the most detailed ones), columns LR (nearest), bicubic, each finished
+    """out/crops.png: one row per example crop (detailed ones), columns LR (nearest), bicubic, each finished
     arm, HR, labelled; None while only the ESRNet stage has finished."""
     import torch.nn.functional as F
     from PIL import Image, ImageDraw

@@ -103,11 +103,10 @@ def test_sr_experiment_refuses_a_bad_teacher_override(bad, message):
         sr.make(args)
 
 
-def test_crops_show_the_most_detailed_pairs_in_held_out_order():
-    hr = torch.full((5, 3, 16, 16), 0.5)  # flat, like the plain sky of the first held-out pair
-    hr[1] = torch.rand(3, 16, 16)
-    hr[3] = torch.rand(3, 16, 16) * 0.5
-    hr[4, :, :, 8:] = 1.0  # one edge: some detail, less than noise
-    assert sr.detailed(hr, 2).tolist() == [1, 3]
-    assert sr.detailed(hr, 3).tolist() == [1, 3, 4]
-    assert sr.detailed(hr, 9).tolist() == [0, 1, 2, 3, 4]
+def test_crops_spread_over_the_more_detailed_half_in_held_out_order():
+    order = [3, 0, 6, 1, 7, 2, 5, 4]  # crop i has the order[i]-th least detail; crop 1 is flat (plain sky)
+    hr = torch.stack([0.5 + 0.05 * r * (torch.rand(3, 16, 16) - 0.5) for r in order])
+    ranked = sorted(range(8), key=order.__getitem__)
+    assert sr.detailed(hr, 2).tolist() == sorted([ranked[4], ranked[7]])  # the middle and the most detailed
+    assert sr.detailed(hr, 4).tolist() == sorted(ranked[4:])
+    assert sr.detailed(hr, 8).tolist() == list(range(8)) and 1 not in sr.detailed(hr, 4).tolist()
