@@ -189,7 +189,8 @@ class Stopped(Exception):
 
 
 def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
-    """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process: an unfinished run
+    """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process, "{seed}" in its flags
+    replaced by the seed (e.g. a per-seed --init-from): an unfinished run
     continues from its checkpoint where it can (resumable), else it restarts (--overwrite); so does a compression
     run whose resume is refused (e.g. its teacher changed, or a longer budget moves a finished stage's end)."""
     from ganforge.cli.main import main
@@ -198,7 +199,7 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
     command = "compress" if arm.compress is not None else "train"
     run_dir = out / command / f"{arm.name}-s{seed}"
     budget = arm.budget or args.budget or exp.budget
-    flags = (arm.compress if command == "compress" else arm.train) or []
+    flags = [f.replace("{seed}", str(seed)) for f in (arm.compress if command == "compress" else arm.train) or []]
     fresh = [command, *flags, "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed), "--overwrite"]
     resume = resumable(run_dir, command, flags, seed)
     argv = [command, "--resume", str(run_dir), "--kimg", f"{budget:g}"] if resume else fresh

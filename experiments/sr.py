@@ -3,9 +3,14 @@ Real-ESRGAN's two-stage recipe, then C = 1/2, 1/4, 1/8 students by three methods
 
 Arms (`ganforge train` / `ganforge compress` runs, in this order): `teacher-esrnet` (the ESRNet stage: L1 alone,
 --esrnet-kimg) and `teacher` (the ESRGAN stage: L1 + perceptual + 0.1 GAN from the ESRNet run's EMA generator,
---teacher-kimg), both one run with --teacher-seed; then per C `naive-c<C>` (the student network trained from scratch
-with the teacher's ESRGAN-stage recipe), `kd-c<C>` and `sdakd-c<C>` (`ganforge compress --method kd | sdakd` on the
-teacher run), each --budget kimg and every seed. The teacher is the sr-tiny recipe (HR crops of the built-in photos,
+--teacher-kimg), both one run with --teacher-seed; then per C and seed `esrnet-c<C>` (the student network's own
+ESRNet stage: L1 alone, --student-esrnet-kimg, no teacher), and from its EMA generator `naive-c<C>` (the teacher's
+ESRGAN-stage recipe), `kd-c<C>` and `sdakd-c<C>` (`ganforge compress --method kd | sdakd` on the teacher run, with
+`init_from`), each --budget kimg. Every method thus gets the same start and the same kimg: Real-ESRGAN's recipe,
+which the naive student follows, begins with the ESRNet stage, and without it 10 kimg of the GAN stage from random
+weights left every student below bicubic upsampling (C = 1/2, 3 seeds of naive and KD: PSNR 26.7-27.4, LPIPS
+0.35-0.36, against bicubic's 29.45 and 0.320, with checkerboard artefacts). SDAKD's paper starts its stage 2 from
+random students; --student-esrnet-kimg 0 runs that. The teacher is the sr-tiny recipe (HR crops of the built-in photos,
 batch 8) with --teacher-overrides: by default an SRVGGNetCompact of 64 features and 16 convolutions
 (realesr-animevideov3's shape), a U-Net D of 64 features and 64 px HR crops (16 px LR inputs).
 
@@ -26,11 +31,11 @@ upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network m
 detailed held-out crops side by side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm,
 HR.
 
-Length on the 2-core CPU with --threads 2 (estimated from the ESRNet stage measured at 4.8 s/kimg and an ESRGAN
-step measured on a loaded machine): the teacher 40-50 minutes, each student run 5-12 minutes, 3-6 hours in all.
+Length on the 2-core CPU with --threads 2 (measured: teacher ESRNet 11 min, ESRGAN stage 31 min, a C = 1/2 student
+8-10 min): the teacher about 45 minutes, each student run 5-10 minutes, 4-5 hours in all.
 
-    python experiments/sr.py --threads 2                              # teacher + 9 student arms x seeds 0,1,2
-    python experiments/sr.py --arms teacher-esrnet,teacher,sdakd-c0.25 --seeds 0
+    python experiments/sr.py --threads 2                              # teacher + 12 student arms x seeds 0,1,2
+    python experiments/sr.py --arms teacher-esrnet,teacher,esrnet-c0.25,sdakd-c0.25 --seeds 0
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ SHOWN = ["psnr", "ssim", "lpips", "params", "macs@lr100", "latency_ms@lr100", "s
 CURVES: list[str] = []
 FIGURES = ["crops.png"]  # written into the results folder, shown on the page
 FRACTIONS = (0.5, 0.25, 0.125)
-METHODS = {"naive": "naive (from scratch)", "kd": "output KD", "sdakd": "SDAKD"}
+METHODS = {"naive": "naive (the teacher's recipe)", "kd": "output KD", "sdakd": "SDAKD"}
 LR_SIZES = (100, 32)  # LR sides of the cost report: Real-ESRGAN's 400 px HR crops at x4, and a small one
 TARGETS = {0.5: 2.0, 0.25: 3.5, 0.125: 5.0}  # the issue's CPU latency speed-up targets
 # SDAKD (003_b66987c167fcadbd.txt): Table 3 speed-ups (GCFSR, Real-ESRGAN) and Table 2 test FID 4x on Real-ESRGAN
@@ -80,6 +85,7 @@ CHECKS = [c for f in FRACTIONS for c in (
     Check(f"SDAKD beats plain KD at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"kd-c{f:g}", "lpips"))]
 ESRNET, TEACHER = "teacher-esrnet", "teacher"
 STUDENT_KIMG = 10.0  # every student arm (--budget): `ganforge compress`'s default length, 1,250 steps
+STUDENT_ESRNET_KIMG = 80.0  # each student's L1 stage: half the teacher's (a C = 1/2 step costs a quarter)
 # SRVGGNetCompact 64 x 16 (realesr-animevideov3's shape) with a U-Net D as wide (as Real-ESRGAN's), on 64 px HR
 # crops (sr-tiny's 32 px leave 8 px LR inputs, less than the receptive field), batch 8
 TEACHER_OVERRIDES = "sr.net.num_feat=64 sr.net.num_conv=16 sr.disc.num_feat=64 sr.crop=64"
@@ -95,6 +101,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-kimg", type=float, default=16.0, dest="teacher_kimg",
                    help="the teacher's ESRGAN stage (2,000 steps: about 30 min on 2 cores)")
     p.add_argument("--teacher-seed", type=int, default=0, dest="teacher_seed")
+    p.add_argument("--student-esrnet-kimg", type=float, default=STUDENT_ESRNET_KIMG, dest="student_esrnet_kimg",
+                   help="every student's own ESRNet stage (L1 alone), the start of all three methods; 0: random")
     p.add_argument("--fractions", default=",".join(f"{f:g}" for f in FRACTIONS))
     p.add_argument("--eval-data", default="photos", dest="eval_data", help="HR photos of the held-out pairs")
     p.add_argument("--eval-crop", type=int, default=128, dest="eval_crop", help="HR side of the held-out pairs")
@@ -134,13 +142,20 @@ def make(args: argparse.Namespace) -> Experiment:
         g, d = sr_student_config(net.net, f), sr_student_config(net.disc, f)
         widths = [f"sr.net.num_feat={g.num_feat}", f"sr.net.num_grow_ch={g.num_grow_ch}",
                   f"sr.disc.num_feat={d.num_feat}"]
-        arms.append(Arm(f"naive-c{f:g}", train=["--preset", "sr-tiny", *base, *widths],
+        train_start, compress_start = [], []
+        if args.student_esrnet_kimg > 0:  # "{seed}": each seed starts from its own ESRNet stage (common.run_cli_arm)
+            arms.append(Arm(f"esrnet-c{f:g}", train=["--preset", "sr-tiny-esrnet", *base, *widths],
+                            label=f"student ESRNet stage (L1), C = {f:g}", budget=args.student_esrnet_kimg))
+            start = str(out / "train" / f"esrnet-c{f:g}-s{{seed}}")
+            train_start, compress_start = ["--init-from", start], [f"init_from={start}"]
+        arms.append(Arm(f"naive-c{f:g}", train=["--preset", "sr-tiny", *train_start, *base, *widths],
                         label=f"{METHODS['naive']}, C = {f:g}"))
-        arms += [Arm(f"{m}-c{f:g}", compress=["--teacher", teacher, "--method", m, "--fraction", f"{f:g}"],
-                     label=f"{METHODS[m]}, C = {f:g}") for m in ("kd", "sdakd")]
+        arms += [Arm(f"{m}-c{f:g}", compress=["--teacher", teacher, "--method", m, "--fraction", f"{f:g}",
+                                              *compress_start], label=f"{METHODS[m]}, C = {f:g}")
+                 for m in ("kd", "sdakd")]
     return Experiment(NAME, "photos", arms, unit="kimg", budget=STUDENT_KIMG, every=STUDENT_KIMG, post_eval=post_eval,
                       notes={"teacher_overrides": args.teacher_overrides, "degradation": args.degradation,
-                             "esrnet_kimg": args.esrnet_kimg,
+                             "esrnet_kimg": args.esrnet_kimg, "student_esrnet_kimg": args.student_esrnet_kimg,
                              "teacher_kimg": args.teacher_kimg, "eval": f"{args.eval_pairs} pairs of "
                              f"{args.eval_crop} px from {args.eval_data} ({args.eval_degradation}, seed "
                              f"{args.eval_seed})", "budget": "equal kimg per student arm"})
@@ -235,13 +250,14 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
 
 
 def crop_runs(exp: Experiment, rec: dict, out: Path) -> dict[str, dict]:
-    """{arm: its finished run of the lowest seed} in arm order, the ESRNet stage left out; `rec` counts as finished."""
+    """{arm: its finished run of the lowest seed} in arm order, the ESRNet stages (teacher's and students') left out;
+    `rec` counts as finished."""
     runs = {**load_record(out).get("runs", {}), f"{rec['arm']}/s{rec['seed']}": {**rec, "post_eval_done": True}}
     chosen: dict[str, dict] = {}
     for r in sorted(runs.values(), key=lambda r: r.get("seed", 0)):
         if r.get("status") == "done" and r.get("post_eval_done"):
             chosen.setdefault(r["arm"], r)
-    return {a.name: chosen[a.name] for a in exp.arms if a.name in chosen and a.name != ESRNET}
+    return {a.name: chosen[a.name] for a in exp.arms if a.name in chosen and "esrnet" not in a.name}
 
 
 def detailed(hr: torch.Tensor, k: int) -> torch.Tensor:

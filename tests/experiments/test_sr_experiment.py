@@ -21,16 +21,17 @@ TOY = ("sr.net.num_feat=8 sr.net.num_conv=1 sr.disc.num_feat=8 sr.crop=24 batch_
 def run(out, seeds: str, *extra: str) -> int:
     """experiments/sr.py at toy sizes, in-process."""
     argv = ["--out", str(out), "--seeds", seeds, "--fractions", "0.5", "--teacher-overrides", TOY,
-            "--esrnet-kimg", "0.004", "--teacher-kimg", "0.004", "--budget", "0.004", "--eval-pairs", "2",
+            "--esrnet-kimg", "0.004", "--teacher-kimg", "0.004", "--student-esrnet-kimg", "0.004",
+            "--budget", "0.004", "--eval-pairs", "2",
             "--eval-crop", "32", "--crop-rows", "2", "--latency-rounds", "1", "--threads", "1", *extra]
     return sr.main(sr.make, sr.NAME, sr.__doc__, argv=argv, add_args=sr.add_args)
 
 
 def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     out = tmp_path / "results" / "sr"
-    assert run(out, "0", "--arms", "teacher-esrnet,teacher,naive-c0.5") == 0
+    assert run(out, "0", "--arms", "teacher-esrnet,teacher,esrnet-c0.5,naive-c0.5") == 0
     before = common.load_record(out)["runs"]
-    assert sorted(before) == ["naive-c0.5/s0", "teacher-esrnet/s0", "teacher/s0"]
+    assert sorted(before) == ["esrnet-c0.5/s0", "naive-c0.5/s0", "teacher-esrnet/s0", "teacher/s0"]
 
     capsys.readouterr()
     assert run(out, "0,1") == 0
@@ -40,7 +41,7 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     record = common.load_record(out)
     for key, rec in before.items():
         assert record["runs"][key] == rec  # untouched by the rerun
-    arms = ["teacher-esrnet", "teacher", "naive-c0.5", "kd-c0.5", "sdakd-c0.5"]
+    arms = ["teacher-esrnet", "teacher", "esrnet-c0.5", "naive-c0.5", "kd-c0.5", "sdakd-c0.5"]
     assert list(record["arms"]) == arms
     expected = {"teacher-esrnet/s0", "teacher/s0", *(f"{a}/s{s}" for a in arms[2:] for s in (0, 1))}
     assert set(record["runs"]) == expected  # the teacher runs one seed whatever --seeds says
@@ -55,6 +56,9 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     assert teacher["speedup@lr100"] == 1.0 and teacher["params_ratio"] == 1.0
     assert student["params"] < teacher["params"] and student["macs@lr100"] < teacher["macs@lr100"]
     assert record["runs"]["kd-c0.5/s1"]["kind"] == "compress" and record["runs"]["naive-c0.5/s1"]["kind"] == "train"
+    for arm in arms[3:]:  # every method starts from its seed's own student ESRNet stage
+        cfg = json.loads((out / record["runs"][f"{arm}/s1"]["checkpoint"] / "config.json").read_text())
+        assert cfg["init_from"] == str(out / "train" / "esrnet-c0.5-s1"), arm
     config = json.loads((out / record["runs"]["naive-c0.5/s1"]["checkpoint"] / "config.json").read_text())
     assert config["sr"]["net"]["num_feat"] == 4 and config["sr"]["disc"]["num_feat"] == 4 and config["seed"] == 1
     teacher_cfg = json.loads((out / record["runs"]["teacher/s0"]["checkpoint"] / "config.json").read_text())
@@ -63,7 +67,7 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
         assert math.isfinite(teacher[f"bicubic_{key}"]) and f"bicubic_{key}" not in student
 
     crops = Image.open(out / "crops.png")
-    columns = 2 + 4 + 1  # LR, bicubic, teacher and the three students, HR
+    columns = 2 + 4 + 1  # LR, bicubic, teacher and the three students (not the ESRNet stages), HR
     assert crops.width == columns * (32 + 2) + 2 and crops.height == 2 * (32 + 2) + 2 + 14
 
     text = page.build_page(tmp_path / "results", tmp_path / "docs" / "results.md", claims=("sr",))
