@@ -190,6 +190,6 @@ def test_the_progress_bar_into_a_log_file_is_not_redrawn_every_step(capsys):
             time.sleep(0.02)  # 50 steps over a second: a terminal bar would be redrawn about 10 times
             return super().train_step()
 
-    run_stages(SlowHost(batch=8), [("s", 0.4)], 0, 0, 0, progress=True)
+    run_stages(SlowHost(batch=8), [("s", 0.4)], 8, 0, 0, progress=True)  # a log line (and new losses) every step
     err = capsys.readouterr().err  # captured: not a terminal, as with `> log 2>&1`
-    assert "400/400" in err and err.count("\r") <= 3
+    assert "400/400" in err and err.count("\r") <= 3 and "s_kimg=" in err

@@ -99,7 +99,7 @@ def run_stages(host: LoopHost, stages: Sequence[tuple[str, float]], log_every: f
                     sec_per_kimg = (time.time() - t_start) / max((cur - start) / 1000, 1e-9)
                     host.logger.log(host.log_record(stage, sec_per_kimg, terms))
                     bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("loss_D", "loss_G") if k in terms},
-                                    s_kimg=f"{sec_per_kimg:.1f}")
+                                    s_kimg=f"{sec_per_kimg:.1f}", refresh=False)  # shown at the next redraw
                     if log.due(cur):
                         log.advance()
                     else:
