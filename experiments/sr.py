@@ -7,10 +7,10 @@ Arms (`ganforge train` / `ganforge compress` runs, in this order): `teacher-esrn
 ESRNet stage: L1 alone, --student-esrnet-kimg, no teacher), and from its EMA generator `naive-c<C>` (the teacher's
 ESRGAN-stage recipe), `kd-c<C>` and `sdakd-c<C>` (`ganforge compress --method kd | sdakd` on the teacher run, with
 `init_from`), each --budget kimg. Every method thus gets the same start and the same kimg: Real-ESRGAN's recipe,
-which the naive student follows, begins with the ESRNet stage, and without it 10 kimg of the GAN stage from random
-weights left every student below bicubic upsampling (C = 1/2, 3 seeds of naive and KD: PSNR 26.7-27.4, LPIPS
-0.35-0.36, against bicubic's 29.45 and 0.320, with checkerboard artefacts). SDAKD's paper starts its stage 2 from
-random students; --student-esrnet-kimg 0 runs that. The teacher is the sr-tiny recipe (HR crops of the built-in photos,
+which the naive student follows, begins with the ESRNet stage, and without it 10 kimg from random weights left
+every student below bicubic upsampling, whatever the method (C = 1/2, 3 seeds each: PSNR 26.95-27.05 and LPIPS
+0.353-0.359 on average, against bicubic's 29.45 and 0.320, with checkerboard artefacts; docs/super_resolution.md).
+SDAKD's paper starts its stage 2 from random students; --student-esrnet-kimg 0 runs that. The teacher is the sr-tiny recipe (HR crops of the built-in photos,
 batch 8) with --teacher-overrides: by default an SRVGGNetCompact of 64 features and 16 convolutions
 (realesr-animevideov3's shape), a U-Net D of 64 features and 64 px HR crops (16 px LR inputs).
 
