@@ -44,7 +44,7 @@ class Arm:
     label: str = ""
     budget: float | None = None  # this arm's length (default: the experiment's)
     every: float | None = None
-    train: list[str] | None = None
+    train: list[str] | None = None  # (compress and train flags may hold "{seed}": the run's seed)
     seeds: list[int] | None = None  # the seeds this arm always runs (e.g. one teacher), whatever --seeds says
 
 
@@ -190,9 +190,9 @@ class Stopped(Exception):
 
 def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict:
     """One `ganforge compress` (arm.compress) or `ganforge train` (arm.train) run, in-process, "{seed}" in its flags
-    replaced by the seed (e.g. a per-seed --init-from): an unfinished run
-    continues from its checkpoint where it can (resumable), else it restarts (--overwrite); so does a compression
-    run whose resume is refused (e.g. its teacher changed, or a longer budget moves a finished stage's end)."""
+    replaced by the seed (e.g. a per-seed --init-from): an unfinished run continues from its checkpoint where it can
+    (resumable), else it restarts (--overwrite); so does a compression run whose resume is refused (e.g. its teacher
+    changed, or a longer budget moves a finished stage's end)."""
     from ganforge.cli.main import main
     from ganforge.training.checkpoint import list_checkpoints, read_state
 

@@ -10,9 +10,11 @@ ESRGAN-stage recipe), `kd-c<C>` and `sdakd-c<C>` (`ganforge compress --method kd
 which the naive student follows, begins with the ESRNet stage, and without it 10 kimg from random weights left
 every student below bicubic upsampling, whatever the method (C = 1/2, 3 seeds each: PSNR 26.95-27.05 and LPIPS
 0.353-0.359 on average, against bicubic's 29.45 and 0.320, with checkerboard artefacts; docs/super_resolution.md).
-SDAKD's paper starts its stage 2 from random students; --student-esrnet-kimg 0 runs that. The teacher is the sr-tiny recipe (HR crops of the built-in photos,
-batch 8) with --teacher-overrides: by default an SRVGGNetCompact of 64 features and 16 convolutions
-(realesr-animevideov3's shape), a U-Net D of 64 features and 64 px HR crops (16 px LR inputs).
+SDAKD's paper starts its stage 2 from random students; --student-esrnet-kimg 0 runs that.
+
+The teacher is the sr-tiny recipe (HR crops of the built-in photos, batch 8) with --teacher-overrides: by default an
+SRVGGNetCompact of 64 features and 16 convolutions (realesr-animevideov3's shape), a U-Net D of 64 features and
+64 px HR crops (16 px LR inputs).
 
 LR inputs come from --degradation, by default bicubic downsampling rather than Real-ESRGAN's second-order
 degradation. At these sizes the latter leaves too little to restore: measured with the ESRNet stage alone (32 kimg,
