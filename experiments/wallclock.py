@@ -12,8 +12,8 @@ from pathlib import Path
 
 
 class WallClock:
-    """While started (or open as a context manager), `path` holds this session's elapsed wall seconds, at most
-    `every` seconds stale."""
+    """Between start() and stop(), `path` holds this session's elapsed wall seconds, at most `every` seconds
+    stale."""
 
     def __init__(self, path: Path, every: float = 60.0) -> None:
         self.path, self.every = Path(path), every
@@ -27,7 +27,7 @@ class WallClock:
 
     def _write(self) -> None:
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"wall_s": self.elapsed, "pid": os.getpid()}))
+        tmp.write_text(json.dumps({"wall_s": self.elapsed}))
         os.replace(tmp, self.path)
 
     def _beat(self) -> None:
@@ -49,12 +49,6 @@ class WallClock:
             self._thread.join()
         self.path.unlink(missing_ok=True)
         return self.elapsed
-
-    def __enter__(self) -> WallClock:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def left_by_killed_session(path: Path) -> float | None:
