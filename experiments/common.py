@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from resumable import resumable
+from shared_runs import shared_run
 from wallclock import WallClock, left_by_killed_session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +47,7 @@ class Arm:
     every: float | None = None
     train: list[str] | None = None  # (compress and train flags may hold "{seed}": the run's seed)
     seeds: list[int] | None = None  # the seeds this arm always runs (e.g. one teacher), whatever --seeds says
+    same_as: str | None = None  # "<experiment>/<arm>": take that experiment's identical finished run (shared_runs)
 
 
 @dataclass
@@ -313,15 +315,19 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
         old.update(wall_s=old.get("wall_s", 0.0) + killed, sessions=old.get("sessions", 0) + 1)
     elif old.get("status") == "running":  # a session killed before wall clocks were kept: its time is unknown
         old.update(sessions=old.get("sessions", 0) + 1, wall_s_incomplete=True)
+    shared = shared_run(arm.same_as, seed, ttq_argv(exp, arm, seed, args, out), out) if arm.same_as else None
+    if shared:  # its wall time and sessions carry over; this experiment adds its post-evaluation
+        old = {k: shared.pop(k) for k in ("wall_s", "sessions", "wall_s_incomplete") if k in shared}
     rec = {**old, "arm": arm.name, "seed": seed, "status": "running",
            "command": script_command(exp.name, ["--out", relative(args.out), "--arms", arm.name, "--seeds", str(seed)])}
     record["runs"][key] = rec
     write_json(out / RESULTS_FILE, record)
     watch = WallClock(clock).start()
-    print(f"[{key}] start", flush=True)
+    print(f"[{key}] start" + (f": {shared['reused_from']} finished, its post-evaluation here" if shared else ""),
+          flush=True)
     try:
         runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
-        rec.update(runner(exp, arm, seed, args, out), post_eval_done=False)
+        rec.update(shared or runner(exp, arm, seed, args, out), post_eval_done=False)
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))
         rec["post_eval_done"] = True

@@ -226,7 +226,8 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
              "<details><summary>Every run: command, wall time, training time</summary>", ""]
     # a "running" record on a written page is a run that has not finished (in progress, or stopped: rerun resumes it)
     status = dict.fromkeys(("running", "stopped"), "not finished (the command resumes it)")
-    rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")),
+    rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")) +
+             (f" (the run of {rec['reused_from']}, post-evaluated here)" if rec.get("reused_from") else ""),
              ("≥ " if wall_incomplete(rec) else "") + f"{rec.get('wall_s', 0) / 60:.1f}",
              f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]
             for key, rec in record.get("runs", {}).items()]

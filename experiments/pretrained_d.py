@@ -2,7 +2,8 @@
 discriminators vs a Projected GAN discriminator, with 100, 500 and 1,000 training digits, at equal images seen.
 
 Arms `n<size>-<kind>` (ganforge config keys, every arm on --base with `data_size=<size>`):
-- `aug`: augmentation alone, StyleGAN2-ADA-style (ADA on the R3GAN D, as data_efficient.py's `ada` arm);
+- `aug`: augmentation alone, StyleGAN2-ADA-style (ADA on the R3GAN D): data_efficient.py's `ada` arm, whose
+  finished runs are taken from its results folder beside this one when they were trained the same way;
 - `va1`: `aug` plus one vision-aided D on VGG16 (`d_aux`, MLP heads on its default taps, DiffAugment before the
   backbone, no penalty on the branch, after --va-warmup kimg);
 - `va2`: `va1` plus a second vision-aided D on another backbone (AlexNet), as the slides add a second one;
@@ -119,7 +120,8 @@ def make(args: argparse.Namespace) -> Experiment:
     """Sizes x discriminator kinds on the base recipe, equal kimg."""
     base = shlex.split(args.base)
     arms = [Arm(f"n{n}-{kind}", [*base, f"data_size={n}", *arm_overrides(kind, args)],
-                label=f"{n} digits, {label(kind, args)}")
+                label=f"{n} digits, {label(kind, args)}",
+                same_as=f"data_efficient/n{n}-ada" if kind == "aug" else None)
             for n in (int(s) for s in args.sizes.split(",")) for kind in KINDS]
     notes = {"base": args.base, "ada_kimg": args.ada_kimg, "va_backbones": args.va_backbones,
              "projected_backbone": args.projected_backbone, "va_resolution": args.va_resolution,

@@ -28,7 +28,7 @@ def fake_results(root: Path) -> Path:
     runs = {"rpgan-r1-r2/s0": run("rpgan-r1-r2", 0, 890.0, 0.20), "rpgan-r1-r2/s1": run("rpgan-r1-r2", 1, 910.0, 0.18),
             "gan-r1-r2/s0": run("gan-r1-r2", 0, 600.0, 0.90), "gan-r1-r2/s1": run("gan-r1-r2", 1, 640.0, 0.80),
             "gan-r1/s0": {**run("gan-r1", 0, 3.0, 6.0, "diverged"), "wall_s": 30.0, "train_s": 40.0},
-            "gan-r1/s1": run("gan-r1", 1, 5.0, 6.0, "diverged"),
+            "gan-r1/s1": {**run("gan-r1", 1, 5.0, 6.0, "diverged"), "reused_from": "other/gan-r1/s1"},
             "rpgan-r1/s0": {**run("rpgan-r1", 0, 0.0, 0.0), "status": "running", "post_eval_done": False,
                             "wall_s_incomplete": True}}
     for rec in runs.values():
@@ -64,6 +64,7 @@ def test_page_from_a_fake_results_folder(tmp_path):
     assert "| rpgan-r1/s0 | `python experiments/r3gan_ablation.py --out results/x --arms rpgan-r1 --seeds 0` | not " \
            "finished (the command resumes it) | ≥ 2.0 |" in r3  # a stopped run is not shown as running
     assert "≥: a session of this run was killed" in r3  # a wall time that misses a killed session says so
+    assert "| diverged (the run of other/gan-r1/s1, post-evaluated here) | 2.0 |" in r3  # taken from another
     assert "| done | 2.0 | 1.0 | 1 |" in r3 and "| diverged | ≥ 0.5 | 0.7 | 1 |" in r3  # less wall than training time
 
     assets = tmp_path / "docs" / "results" / "r3gan_ablation"
