@@ -287,7 +287,9 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                 print(f"[{key}] finished earlier; skipped", flush=True)
                 continue
             if args.dry_run:
-                print(f"[{key}] {'to continue' if old else 'to run'} ({budget:g} {exp.unit})", flush=True)
+                shared = taken_run(exp, arm, seed, args, out)
+                state = f"to take from {shared['reused_from']}" if shared else "to continue" if old else "to run"
+                print(f"[{key}] {state} ({budget:g} {exp.unit})", flush=True)
                 continue
             try:
                 rec = run_one(exp, arm, seed, args, out, record, key)
@@ -304,6 +306,11 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
     return 1 if failed else 0
 
 
+def taken_run(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> dict | None:
+    """The identical finished run of another experiment this (arm, seed) takes instead of training (Arm.same_as)."""
+    return shared_run(arm.same_as, seed, ttq_argv(exp, arm, seed, args, out), out) if arm.same_as else None
+
+
 def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path, record: dict,
             key: str) -> dict:
     """Train, post-evaluate and record one (arm, seed); wall time adds up over the sessions that worked on it, a
@@ -315,7 +322,7 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
         old.update(wall_s=old.get("wall_s", 0.0) + killed, sessions=old.get("sessions", 0) + 1)
     elif old.get("status") == "running":  # a session killed before wall clocks were kept: its time is unknown
         old.update(sessions=old.get("sessions", 0) + 1, wall_s_incomplete=True)
-    shared = shared_run(arm.same_as, seed, ttq_argv(exp, arm, seed, args, out), out) if arm.same_as else None
+    shared = taken_run(exp, arm, seed, args, out)
     if shared:  # its wall time and sessions carry over; this experiment adds its post-evaluation
         old = {k: shared.pop(k) for k in ("wall_s", "sessions", "wall_s_incomplete") if k in shared}
     rec = {**old, "arm": arm.name, "seed": seed, "status": "running",

@@ -37,6 +37,9 @@ def test_aug_arm_takes_the_data_efficient_run_and_post_evaluates_it(tmp_path, mo
 
     monkeypatch.setattr(common.load_ttq(), "main", no_training)
     capsys.readouterr()
+    assert run(pretrained_d, tmp_path / "pretrained_d", "--arms", "n100-aug,n100-va1", "--dry-run") == 0
+    shown = capsys.readouterr().out
+    assert "[n100-aug/s0] to take from data_efficient/n100-ada/s0" in shown and "[n100-va1/s0] to run" in shown
     assert run(pretrained_d, tmp_path / "pretrained_d", "--arms", "n100-aug") == 0
     assert "data_efficient/n100-ada/s0 finished, its post-evaluation here" in capsys.readouterr().out
     rec = common.load_record(tmp_path / "pretrained_d")["runs"]["n100-aug/s0"]
