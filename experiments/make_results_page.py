@@ -173,6 +173,7 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
     lines += table(["claim", "metric", "verdict"],
                    [[c.text, f"`{c.metric}`", check_verdict(c, summary, diverged, done)] for c in mod.CHECKS])
     lines += [f"- {note}" for note in getattr(mod, "page_notes", lambda s: [])(summary)]
+    lines += [f"- {note}" for note in getattr(mod, "run_notes", lambda r: [])(record)]  # notes on single runs
     lines += ["", "**The paper's numbers beside ours:**", ""]
     rows = []
     for p in mod.PAPER:

@@ -327,5 +327,17 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
     return lines
 
 
+
+def run_notes(record: dict) -> list[str]:
+    """The finished runs whose PSNR is below bicubic upsampling of the same pairs (the teacher's record holds it):
+    students that did not learn to upscale, which a mean over seeds would hide."""
+    runs = record.get("runs", {})
+    floor = next((r["final"]["bicubic_psnr"] for r in runs.values()
+                  if r.get("arm") == TEACHER and "bicubic_psnr" in r.get("final", {})), None)
+    low = [f"{key} ({r['final']['psnr']:.2f})" for key, r in runs.items() if floor is not None
+           and r.get("status") == "done" and r.get("post_eval_done") and r.get("final", {}).get("psnr", floor) < floor]
+    return [f"Runs below bicubic upsampling's PSNR ({floor:.2f}): {', '.join(low)}."] if low else []
+
+
 if __name__ == "__main__":
     sys.exit(main(make, NAME, __doc__, add_args=add_args))

@@ -112,3 +112,18 @@ def test_paper_rows_sit_beside_the_fid_their_checks_compare():
             judged = {c.metric for c in mod.CHECKS if c.better == row.arm and c.metric.startswith("fid")}
             if judged:
                 assert page.ours_key(row.metric, dict.fromkeys(judged)) is not None, (name, row)
+
+
+def test_a_claims_run_notes_see_its_record_and_go_under_the_verdicts(tmp_path, monkeypatch):
+    results = fake_results(tmp_path)
+    seen = []
+
+    def run_notes(record: dict) -> list[str]:
+        seen.append(sorted(record["runs"]))
+        return ["one run stands out"]
+
+    monkeypatch.setattr(page.load_claim("r3gan_ablation"), "run_notes", run_notes, raising=False)
+    text = page.build_page(results, tmp_path / "docs" / "results.md")
+    r3 = text.split("## R3GAN Table 4")[1].split("\n## ")[0]
+    assert seen == [sorted(json.loads((results / "r3gan_ablation" / "experiment.json").read_text())["runs"])]
+    assert r3.index("- one run stands out") < r3.index("**The paper's numbers beside ours:**")

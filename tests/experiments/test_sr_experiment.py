@@ -114,3 +114,15 @@ def test_crops_spread_over_the_more_detailed_half_in_held_out_order():
     assert sr.detailed(hr, 2).tolist() == sorted([ranked[4], ranked[7]])  # the middle and the most detailed
     assert sr.detailed(hr, 4).tolist() == sorted(ranked[4:])
     assert sr.detailed(hr, 8).tolist() == list(range(8)) and 1 not in sr.detailed(hr, 4).tolist()
+
+
+def test_run_notes_name_the_runs_below_bicubic_psnr():
+    def run(arm, seed, psnr, status="done", **final):
+        return {"arm": arm, "seed": seed, "status": status, "post_eval_done": True, "final": {"psnr": psnr, **final}}
+
+    runs = {"teacher/s0": run("teacher", 0, 31.0, bicubic_psnr=29.45), "naive-c0.125/s0": run("naive-c0.125", 0, 29.9),
+            "naive-c0.125/s2": run("naive-c0.125", 2, 27.83), "kd-c0.125/s2": run("kd-c0.125", 2, 28.1, "running")}
+    assert sr.run_notes({"runs": runs}) == ["Runs below bicubic upsampling's PSNR (29.45): naive-c0.125/s2 (27.83)."]
+    runs["naive-c0.125/s2"]["final"]["psnr"] = 29.5
+    assert sr.run_notes({"runs": runs}) == []
+    assert sr.run_notes({"runs": {k: v for k, v in runs.items() if k != "teacher/s0"}}) == []  # no floor yet
