@@ -107,6 +107,8 @@ def parse_args(name: str, argv: list[str] | None, add_args: Callable[[argparse.A
     p.add_argument("--num", type=int, help="samples per evaluation and real half (default: ttq's, half the data)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
+    p.add_argument("--redo-post-eval", action="store_true", dest="redo_post_eval",
+                   help="evaluate finished runs again (e.g. after a metric was added), without training them")
     if add_args:
         add_args(p)
     return p.parse_args(argv)
@@ -175,15 +177,11 @@ def run_ttq_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
               "final": dict(last.get("metrics", {})),
               "curve": [{"kimg": e["kimg"], "train_minutes": e["train_minutes"], "metrics": e["metrics"]}
                         for e in evals],
-              "grid": relative_to(run_dir / last["grid"], out) if last else None,
-              "checkpoint": relative_to(run_dir / last["checkpoint"], out) if last else None}
+              "grid": str((run_dir / last["grid"]).relative_to(out)) if last else None,
+              "checkpoint": str((run_dir / last["checkpoint"]).relative_to(out)) if last else None}
     record["ttq_command"] = shlex.join(["python", "benchmarks/time_to_quality.py",
                                         *[relative(a) if Path(a).is_absolute() else a for a in argv]])
     return record
-
-
-def relative_to(path: Path, base: Path) -> str:
-    return str(path.relative_to(base))
 
 
 class Stopped(Exception):
@@ -222,8 +220,8 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
     grids = sorted((run_dir / "samples").glob("grid-*.png"))
     return {"kind": command, "status": "done", "budget": budget, "unit": "kimg", "train_s": time.perf_counter() - t0,
             "kimg": budget, f"{command}_command": shlex.join(["ganforge", *[relative(a) for a in argv]]),
-            "final": {}, "curve": [], "grid": relative_to(grids[-1], out) if grids else None,
-            "checkpoint": relative_to(run_dir, out)}
+            "final": {}, "curve": [], "grid": str(grids[-1].relative_to(out)) if grids else None,
+            "checkpoint": str(run_dir.relative_to(out))}
 
 
 def system_info() -> dict:
@@ -283,7 +281,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
         for seed in arm.seeds or seeds:
             key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
             old = record["runs"].get(key)
-            if run_done(old, budget):
+            if run_done(old, budget) and not args.redo_post_eval:
                 print(f"[{key}] finished earlier; skipped", flush=True)
                 continue
             if args.dry_run:
@@ -334,7 +332,8 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
           flush=True)
     try:
         runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
-        rec.update(shared or runner(exp, arm, seed, args, out), post_eval_done=False)
+        trained = run_done(old, arm.budget or args.budget or exp.budget) and {"status": old["status"]}  # redo
+        rec.update(trained or shared or runner(exp, arm, seed, args, out), post_eval_done=False)
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))
         rec["post_eval_done"] = True

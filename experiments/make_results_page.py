@@ -80,8 +80,9 @@ def check_verdict(check: Check, summary: dict[str, dict[str, Stat]], diverged: d
         return "holds (the other arm diverged in every seed)"
     if diverged.get(check.better) and not done.get(check.better) and done.get(check.worse):
         return "fails (this arm diverged in every seed)"
-    return verdict(check.metric, summary.get(check.better, {}).get(check.metric),
-                   summary.get(check.worse, {}).get(check.metric))
+    better, worse = summary.get(check.better, {}), summary.get(check.worse, {})
+    key = ours_key(check.metric, better) or check.metric  # "fid_crops" is "fid_crops@<extractor>" in the record
+    return verdict(key, better.get(key), worse.get(key))
 
 
 def table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -179,7 +180,7 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
     for p in mod.PAPER:
         stats = summary.get(p.arm, {})
         key = ours_key(p.metric, stats)
-        rows.append([p.source, p.arm, p.metric, fmt(p.value), stats[key].text() if key else "not run yet"])
+        rows.append([p.source, p.arm, key or p.metric, fmt(p.value), stats[key].text() if key else "not run yet"])
     lines += table(["paper (table, row)", "our arm", "metric", "paper", "ours"], rows)
     floor = record.get("floor", {}).get("metrics", {})
     keys = [k for k in mod.SHOWN if any(k in s for s in summary.values())]

@@ -27,17 +27,19 @@ setting.
 After training every run is scored the same way on one fixed set of held-out pairs (--eval-pairs crops of
 --eval-crop px from --eval-data, degraded as in training, drawn with --eval-seed): PSNR and SSIM on Y with the scale
 as border (ganforge.metrics.sr), LPIPS-VGG16 on the whole crops when its weights are installed (else `lpips_skipped`
-says why, and no number), params, MACs and batch-1 CPU latency at 100x100 (the paper's 400 px HR crops) and 32x32 LR
-inputs with the speed-up over the teacher (timed in alternation, --threads). The teacher arms also record bicubic
-upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must beat. crops.png shows
-detailed held-out crops side by side: LR, bicubic, the teacher and one run (the lowest seed) of every student arm,
-HR.
+says why, and no number), FID on --fid-patch px crops of the outputs against the HR pairs (--fid-features, default
+the offline VGG16; else `fid_crops_skipped` says why), params, MACs and batch-1 CPU latency at 100x100 (the paper's
+400 px HR crops) and 32x32 LR inputs with the speed-up over the teacher (timed in alternation, --threads). The
+teacher arms also record bicubic upsampling's scores on the same pairs (bicubic_psnr, ...): the floor a network must
+beat. crops.png shows detailed held-out crops side by side: LR, bicubic, the teacher and one run (the lowest seed)
+of every student arm, HR.
 
 Length on the 2-core CPU with --threads 2 (measured: teacher ESRNet 11 min, ESRGAN stage 31 min, a C = 1/2 student
 8-10 min): the teacher about 45 minutes, each student run 5-10 minutes, 4-5 hours in all.
 
     python experiments/sr.py --threads 2                              # teacher + 12 student arms x seeds 0,1,2
     python experiments/sr.py --arms teacher-esrnet,teacher,esrnet-c0.25,sdakd-c0.25 --seeds 0
+    python experiments/sr.py --threads 2 --redo-post-eval             # score the finished runs again, no training
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ CLAIM = ("At equal width fraction C = 1/2, 1/4 and 1/8, an SDAKD student of an x
          "run 1.98x, 3.43x and 4.35x faster than the teacher (Table 3, GCFSR on a GPU; the issue's CPU targets are 2x, "
          "3.5x and 5x).")
 COMMAND = "python experiments/sr.py --threads 2"
-SHOWN = ["psnr", "ssim", "lpips", "params", "macs@lr100", "latency_ms@lr100", "speedup@lr100", "speedup@lr32"]
+SHOWN = ["psnr", "ssim", "lpips", "fid_crops@vgg16", "fid_crops@inception", "params", "macs@lr100", "latency_ms@lr100",
+         "speedup@lr100", "speedup@lr32"]
 CURVES: list[str] = []
 FIGURES = ["crops.png"]  # written into the results folder, shown on the page
 FRACTIONS = (0.5, 0.25, 0.125)
@@ -73,18 +76,21 @@ TARGETS = {0.5: 2.0, 0.25: 3.5, 0.125: 5.0}  # the issue's CPU latency speed-up 
 # (rows "Real-ESRGAN - (C, C)" for naive and "SDAKD (ours)"); the paper reports no PSNR, SSIM or LPIPS
 GPU_SPEEDUPS = {0.5: (1.98, 1.77), 0.25: (3.43, 1.96), 0.125: (4.35, 2.08)}
 TABLE2_FID = {0.5: (58.24, 49.57), 0.25: (62.94, 50.49), 0.125: (71.74, 56.47)}
-PAPER = [PaperRow("teacher", "lpips", "test FID 45.62 (no LPIPS in the paper)", "SDAKD Table 2, Real-ESRGAN (teacher)")]
+# the paper's test FID is on Inception features of whole test images; ours (fid_crops) on crops, VGG16 by default
+PAPER = [PaperRow("teacher", "fid_crops", "test FID 45.62", "SDAKD Table 2, Real-ESRGAN (teacher)")]
 for _f, (_naive, _sdakd) in TABLE2_FID.items():
-    PAPER += [PaperRow(f"naive-c{_f:g}", "lpips", f"test FID {_naive}",
+    PAPER += [PaperRow(f"naive-c{_f:g}", "fid_crops", f"test FID {_naive}",
                        f"SDAKD Table 2, Real-ESRGAN - ({_f:g}, {_f:g})"),
-              PaperRow(f"sdakd-c{_f:g}", "lpips", f"test FID {_sdakd}", f"SDAKD Table 2, SDAKD (ours) {_f:g}")]
+              PaperRow(f"sdakd-c{_f:g}", "fid_crops", f"test FID {_sdakd}", f"SDAKD Table 2, SDAKD (ours) {_f:g}")]
 for _f, (_gcfsr, _resrgan) in GPU_SPEEDUPS.items():
     PAPER += [PaperRow(f"sdakd-c{_f:g}", "speedup", _gcfsr, f"SDAKD Table 3, GCFSR speed-up at {_f:g} (GPU)"),
               PaperRow(f"sdakd-c{_f:g}", "speedup", _resrgan, f"SDAKD Table 3, Real-ESRGAN speed-up at {_f:g} (GPU)")]
 CHECKS = [c for f in FRACTIONS for c in (
     Check(f"SDAKD beats the naive student at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"naive-c{f:g}", "lpips"),
     Check(f"SDAKD beats the naive student at C = {f:g} (PSNR)", f"sdakd-c{f:g}", f"naive-c{f:g}", "psnr"),
-    Check(f"SDAKD beats plain KD at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"kd-c{f:g}", "lpips"))]
+    Check(f"SDAKD beats plain KD at C = {f:g} (LPIPS)", f"sdakd-c{f:g}", f"kd-c{f:g}", "lpips"),
+    Check(f"SDAKD beats the naive student at C = {f:g} (FID on crops)", f"sdakd-c{f:g}", f"naive-c{f:g}",
+          "fid_crops"))]
 ESRNET, TEACHER = "teacher-esrnet", "teacher"
 STUDENT_KIMG = 10.0  # every student arm (--budget): `ganforge compress`'s default length, 1,250 steps
 STUDENT_ESRNET_KIMG = 80.0  # each student's L1 stage: half the teacher's (a C = 1/2 step costs a quarter)
@@ -114,6 +120,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="the held-out LR inputs (default: --degradation)")
     p.add_argument("--crop-rows", type=int, default=4, dest="crop_rows", help="example crops in crops.png")
     p.add_argument("--latency-rounds", type=int, default=3, dest="latency_rounds")
+    p.add_argument("--fid-features", default="vgg16", dest="fid_features",
+                   help="extractor of the FID on crops: vgg16 (offline ImageNet trunk), or inception with its weights")
+    p.add_argument("--fid-patch", type=int, default=32, dest="fid_patch", help="HR side of the FID crops")
+    p.add_argument("--fid-size", type=int, default=64, dest="fid_size", help="vgg16 / alexnet input side")
 
 
 def run_dir(out: Path, arm: str, seed: int) -> Path:
@@ -231,9 +241,11 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     extra: dict[str, Any] = sr_scores(upscale(G, lr), hr, scale, torch.device("cpu"), lpips)
     if note is not None:
         extra["lpips_skipped"] = note
+    extra.update(crop_fid(upscale(G, lr), hr, args))
     if rec["arm"] in (ESRNET, TEACHER):  # the floor: bicubic upsampling of the same pairs
-        scores = sr_scores(bicubic(lr, scale), hr, scale, torch.device("cpu"), lpips)
-        extra.update({f"bicubic_{k}": v for k, v in scores.items()})
+        scores = {**sr_scores(bicubic(lr, scale), hr, scale, torch.device("cpu"), lpips),
+                  **crop_fid(bicubic(lr, scale), hr, args)}
+        extra.update({f"bicubic_{k}": v for k, v in scores.items() if not k.endswith("_skipped")})
     nets = {"student": G}  # the teacher arms are the reference themselves (ESRNet: the teacher's network)
     if rec["arm"] not in (ESRNET, TEACHER):
         teacher = run_dir(out, TEACHER, args.teacher_seed)
@@ -249,6 +261,18 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
                  **{f"speedup@lr{s}": row["speedup"][str(s)] for s in LR_SIZES}, latency_threads=row["threads"])
     write_crops(exp, rec, args, out)
     return extra
+
+
+def crop_fid(sr: torch.Tensor, hr: torch.Tensor, args: argparse.Namespace) -> dict[str, Any]:
+    """{"fid_crops@<extractor>": FID} of the outputs against the HR images on --fid-patch crops (SDAKD reports FID),
+    or {"fid_crops_skipped": why} when the extractor cannot be built (e.g. Inception without its weights)."""
+    from ganforge.metrics.sr import fid_on_crops
+
+    try:
+        fid = fid_on_crops(sr, hr, args.fid_patch, args.fid_features, size=args.fid_size)
+    except (OSError, ValueError) as e:  # ganforge's UserError (weights missing) is a ValueError
+        return {"fid_crops_skipped": str(e)}
+    return {f"fid_crops@{args.fid_features}": fid}
 
 
 def crop_runs(exp: Experiment, rec: dict, out: Path) -> dict[str, dict]:

@@ -23,7 +23,8 @@ def run(out, seeds: str, *extra: str) -> int:
     argv = ["--out", str(out), "--seeds", seeds, "--fractions", "0.5", "--teacher-overrides", TOY,
             "--esrnet-kimg", "0.004", "--teacher-kimg", "0.004", "--student-esrnet-kimg", "0.004",
             "--budget", "0.004", "--eval-pairs", "2",
-            "--eval-crop", "32", "--crop-rows", "2", "--latency-rounds", "1", "--threads", "1", *extra]
+            "--eval-crop", "32", "--crop-rows", "2", "--latency-rounds", "1", "--threads", "1", "--fid-patch", "16",
+            "--fid-size", "32", *extra]
     return sr.main(sr.make, sr.NAME, sr.__doc__, argv=argv, add_args=sr.add_args)
 
 
@@ -52,6 +53,8 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
             assert math.isfinite(final[name]) and final[name] > 0, (key, name)
         # LPIPS is a number when its weights are installed, else recorded as skipped with the reason
         assert ("lpips" in final and math.isfinite(final["lpips"])) != ("lpips_skipped" in final), key
+        # so is the FID on crops (VGG16 features, from the same offline weights)
+        assert ("fid_crops@vgg16" in final and final["fid_crops@vgg16"] >= 0) != ("fid_crops_skipped" in final), key
     teacher, student = record["runs"]["teacher/s0"]["final"], record["runs"]["sdakd-c0.5/s0"]["final"]
     assert teacher["speedup@lr100"] == 1.0 and teacher["params_ratio"] == 1.0
     assert student["params"] < teacher["params"] and student["macs@lr100"] < teacher["macs@lr100"]
@@ -76,6 +79,17 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     assert "| SDAKD beats the naive student at C = 0.5 (PSNR) | `psnr` |" in section
     assert "C = 0.5: CPU speed-up over the teacher at 100x100 LR inputs" in section
     assert "The teacher against bicubic upsampling of the same held-out pairs: PSNR " in section
+    assert "| SDAKD beats the naive student at C = 0.5 (FID on crops) | `fid_crops` |" in section
+
+    naive = record["runs"]["naive-c0.5/s0"]
+    capsys.readouterr()
+    assert run(out, "0", "--arms", "naive-c0.5", "--redo-post-eval", "--fid-patch", "8") == 0  # no training
+    redone = common.load_record(out)["runs"]["naive-c0.5/s0"]
+    assert "finished earlier" not in capsys.readouterr().out and redone["status"] == "done" and redone["post_eval_done"]
+    assert redone["train_s"] == naive["train_s"] and redone["sessions"] == naive["sessions"] + 1
+    assert redone["final"]["psnr"] == naive["final"]["psnr"] and redone["checkpoint"] == naive["checkpoint"]
+    if "fid_crops@vgg16" in naive["final"]:  # 8 px crops instead of 16: another FID
+        assert redone["final"]["fid_crops@vgg16"] != naive["final"]["fid_crops@vgg16"]
 
 
 def test_a_signal_stops_the_experiment_and_the_rerun_continues_the_run(tmp_path, monkeypatch, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganforge.metrics.sr import psnr, rgb_to_y, ssim
+from ganforge.metrics.sr import crop_patches, fid_on_crops, psnr, rgb_to_y, ssim
 
 
 def numpy_ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -82,3 +82,36 @@ def test_uint8_arrays_and_float_tensors_agree():
     assert float(ssim(a, b, data_range=255)) == pytest.approx(float(ssim(ta, tb)), abs=1e-12)
     grey = a[:, :, 0]
     assert float(ssim(grey, grey, data_range=255)) == pytest.approx(1.0)
+
+
+def test_crop_patches_tile_each_image_row_by_row():
+    x = torch.arange(2 * 3 * 9 * 12, dtype=torch.float32).reshape(2, 3, 9, 12)
+    p = crop_patches(x, 4)  # 2 x 3 patches per image; the last row of pixels does not fill a patch
+    assert p.shape == (12, 3, 4, 4)
+    assert torch.equal(p[1], x[0, :, 0:4, 4:8]) and torch.equal(p[3], x[0, :, 4:8, 0:4])
+    assert torch.equal(p[6], x[1, :, 0:4, 0:4])
+    for bad in (0, 10):
+        with pytest.raises(ValueError, match="patch size"):
+            crop_patches(x, bad)
+
+
+def test_fid_on_crops_is_zero_for_the_originals_and_grows_with_the_damage():
+    from torch import nn
+
+    from ganforge.metrics import register_extractor, unregister_extractor
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        register_extractor("test-sr-fid", nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU()), size=16, overwrite=True)
+        hr = torch.rand(4, 3, 32, 32)
+    try:
+        blur = torch.nn.functional.avg_pool2d(hr, 3, 1, 1)
+        assert fid_on_crops(hr, hr, 8, "test-sr-fid") == pytest.approx(0.0, abs=1e-6)
+        mild, strong = (fid_on_crops(x, hr, 8, "test-sr-fid") for x in (0.5 * hr + 0.5 * blur, blur))
+        assert 0 < mild < strong
+        with pytest.raises(ValueError, match="same shape"):
+            fid_on_crops(hr[:, :, :16], hr, 8, "test-sr-fid")
+        with pytest.raises(ValueError, match="at least 2"):
+            fid_on_crops(hr[:1], hr[:1], None, "test-sr-fid")
+    finally:
+        unregister_extractor("test-sr-fid")

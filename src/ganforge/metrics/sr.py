@@ -73,3 +73,33 @@ def ssim(x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, crop_border
                          f"got {a.shape[-2]}x{a.shape[-1]}")
     win = gaussian_window(SSIM_WINDOW, SSIM_SIGMA, a.shape[1], a)
     return ssim_terms(a, b, win, 255.0)[0]
+
+
+def crop_patches(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The non-overlapping size x size patches of images [N, C, H, W] (edges that do not fill a patch dropped), as
+    [N * (H // size) * (W // size), C, size, size]."""
+    if x.dim() != 4:
+        raise ValueError(f"images must be [N, C, H, W], got shape {tuple(x.shape)}")
+    c, h, w = x.shape[1:]
+    if not 1 <= size <= min(h, w):
+        raise ValueError(f"patch size {size} must be between 1 and the images' smaller side {min(h, w)}")
+    tiles = x[..., : h - h % size, : w - w % size].unfold(2, size, size).unfold(3, size, size)
+    return tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, c, size, size)
+
+
+def fid_on_crops(sr: torch.Tensor, hr: torch.Tensor, patch: int | None = None, features: str = "inception",
+                 **options: object) -> float:
+    """FID between super-resolved images and their HR originals (both [N, 3, H, W] in [0, 1]) on any registered
+    feature extractor. With `patch`, both are first cut into patch x patch crops: a test set of a few images gives
+    enough samples for FID only as crops. `options` go to ganforge.metrics.EvalOptions (e.g. weights=FILE for
+    the Inception weights, which are not downloaded without allow_download)."""
+    from ganforge.metrics.evaluate import evaluate_images
+
+    if sr.shape != hr.shape:
+        raise ValueError(f"SR {tuple(sr.shape)} and HR {tuple(hr.shape)} images must have the same shape")
+    sr, hr = (crop_patches(x, patch) if patch else x for x in (sr, hr))
+    if len(sr) < 2:
+        raise ValueError(f"FID needs at least 2 images or crops, got {len(sr)}; use a smaller patch")
+    sr, hr = ((x.clamp(0, 1) * 255).round().to(torch.uint8) for x in (sr, hr))
+    key = f"fid@{features}"
+    return evaluate_images(hr, sr, key, None, disk_cache=False, **options)[key]
