@@ -238,13 +238,13 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     scale = G.cfg.scale
     lr, hr = eval_pairs(args, scale)
     lpips, note = lpips_net()
-    extra: dict[str, Any] = sr_scores(upscale(G, lr), hr, scale, torch.device("cpu"), lpips)
+    sr_out = upscale(G, lr)
+    extra: dict[str, Any] = {**sr_scores(sr_out, hr, scale, torch.device("cpu"), lpips), **crop_fid(sr_out, hr, args)}
     if note is not None:
         extra["lpips_skipped"] = note
-    extra.update(crop_fid(upscale(G, lr), hr, args))
     if rec["arm"] in (ESRNET, TEACHER):  # the floor: bicubic upsampling of the same pairs
-        scores = {**sr_scores(bicubic(lr, scale), hr, scale, torch.device("cpu"), lpips),
-                  **crop_fid(bicubic(lr, scale), hr, args)}
+        up = bicubic(lr, scale)
+        scores = {**sr_scores(up, hr, scale, torch.device("cpu"), lpips), **crop_fid(up, hr, args)}
         extra.update({f"bicubic_{k}": v for k, v in scores.items() if not k.endswith("_skipped")})
     nets = {"student": G}  # the teacher arms are the reference themselves (ESRNet: the teacher's network)
     if rec["arm"] not in (ESRNET, TEACHER):
