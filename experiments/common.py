@@ -332,7 +332,8 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
           flush=True)
     try:
         runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
-        trained = run_done(old, arm.budget or args.budget or exp.budget) and {"status": old["status"]}  # redo
+        # --redo-post-eval reaches here with a finished run: keep its training, evaluate it again
+        trained = run_done(old, arm.budget or args.budget or exp.budget) and {"status": old["status"]}
         rec.update(trained or shared or runner(exp, arm, seed, args, out), post_eval_done=False)
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))

@@ -351,7 +351,6 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
     return lines
 
 
-
 def run_notes(record: dict) -> list[str]:
     """The finished runs whose PSNR is below bicubic upsampling of the same pairs (the teacher's record holds it):
     students that did not learn to upscale, which a mean over seeds would hide."""
