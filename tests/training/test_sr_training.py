@@ -3,6 +3,7 @@ D), checkpoints that resume, the GAN stage starting from the ESRNet run, bad set
 G-side modules (optimised and checkpointed with G), LPIPS in the evaluation and rank 0 alone evaluating."""
 
 import json
+from typing import ClassVar
 
 import pytest
 import torch
@@ -323,3 +324,63 @@ def test_asking_for_lpips_without_its_weights_fails_before_training(tmp_path, no
                                         rf"setup_weights.*{key}=auto"):
         Trainer(sr_config(tmp_path / "r", **kw), dataset=photos())
     assert not list((tmp_path / "r").glob("ckpt-*"))
+
+
+class Recorder(nn.Module):
+    """A tiny feature extractor (mean colour and its spread per crop) that records the weights it was built with."""
+
+    built: ClassVar[list] = []
+
+    def __init__(self, weights=None) -> None:
+        super().__init__()
+        Recorder.built.append(weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean((2, 3)), x.std((2, 3))], 1)
+
+
+@pytest.fixture
+def tiny_extractor():
+    from ganforge.metrics.features.registry import register_extractor, unregister_extractor
+
+    Recorder.built = []
+    register_extractor("sr-test-stats", Recorder, overwrite=True)
+    yield "sr-test-stats"
+    unregister_extractor("sr-test-stats")
+
+
+@pytest.mark.parametrize("metric", ["fid_crops@sr-test-stats", "fid_crops"])
+def test_fid_on_crops_in_the_evaluation_selects_the_best_checkpoint(tmp_path, tiny_extractor, metric):
+    out = tmp_path / "r"
+    cfg = sr_config(out, metrics=["psnr", metric], best_metric=metric, metrics_features=tiny_extractor,
+                    metrics_weights=str(tmp_path / "w.pt"), **{"sr.eval_fid_patch": 16, "sr.eval_lpips_net": "none"})
+    t = Trainer(cfg, dataset=photos())
+    t.train()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) >= 2 and all(r[metric] > 0 and "psnr" in r for r in rows)
+    assert t.best == {"metric": metric, "value": min(r[metric] for r in rows),
+                      "kimg": min(rows, key=lambda r: r[metric])["kimg"]}
+    assert Recorder.built and set(Recorder.built) == {str(tmp_path / "w.pt")}  # metrics_weights reached it
+    G = t.G_ema  # 32 px pairs in 16 px crops: 2 pairs give 8 crops, scored against the HR crops
+    sr, hr = t.task.upscale(G, t.task.eval_lr), t.task.eval_hr
+    from ganforge.metrics.sr import fid_on_crops
+
+    assert t.task.evaluate(G, [metric])[metric] == pytest.approx(fid_on_crops(sr, hr, 16, tiny_extractor), rel=1e-5)
+    assert fid_on_crops(hr, hr, 16, tiny_extractor) == pytest.approx(0, abs=1e-3)
+
+
+@pytest.mark.parametrize("metric, message", [("fid@vgg16", "not available for task=sr"),
+                                             ("psnr@vgg16", "not available for task=sr"),
+                                             ("fid_crops@nope", "no feature extractor nope")])
+def test_sr_metrics_are_checked_when_built(tmp_path, metric, message):
+    with pytest.raises(ConfigError, match=message):
+        check_metrics(sr_config(tmp_path / "r", metrics=["psnr", metric]))
+
+
+def test_fid_on_crops_without_inception_weights_fails_before_training(tmp_path, no_lpips_weights):
+    with pytest.raises(UserError, match=r"fid_crops\] needs the inception feature extractor: FID Inception-v3 "
+                                        r"weights .* not found .*fid_crops@vgg16"):
+        Trainer(sr_config(tmp_path / "r", metrics=["fid_crops"]), dataset=photos())
+    assert not list((tmp_path / "r").glob("ckpt-*"))
+    with pytest.raises(ValueError, match=r"sr\.eval_fid_patch 64 must be between 1 and sr\.crop"):
+        sr_config(tmp_path / "r", **{"sr.eval_fid_patch": 64})

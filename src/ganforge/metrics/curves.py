@@ -10,7 +10,8 @@ import math
 import os
 from pathlib import Path
 
-LOWER_IS_BETTER = ("fid", "kid", "rfid", "modes_kl", "modes_kl_marginal", "modes_tc", "confident_top_class")
+LOWER_IS_BETTER = ("fid", "kid", "rfid", "fid_crops", "lpips", "modes_kl", "modes_kl_marginal", "modes_tc",
+                   "confident_top_class")
 HIGHER_IS_BETTER = ("precision", "recall", "density", "coverage", "modes", "confident", "confident_classes",
                     "confident_all", "psnr", "ssim")
 SPREAD_SUFFIX = "_std"

@@ -101,5 +101,5 @@ def fid_on_crops(sr: torch.Tensor, hr: torch.Tensor, patch: int | None = None, f
     if len(sr) < 2:
         raise ValueError(f"FID needs at least 2 images or crops, got {len(sr)}; use a smaller patch")
     sr, hr = ((x.clamp(0, 1) * 255).round().to(torch.uint8) for x in (sr, hr))
-    key = f"fid@{features}"
-    return evaluate_images(hr, sr, key, None, disk_cache=False, **options)[key]
+    # `features` as the options' extractor, so that weights=FILE reaches it whichever it is
+    return evaluate_images(hr, sr, "fid", None, disk_cache=False, **{**options, "features": features})["fid"]

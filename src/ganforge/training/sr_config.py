@@ -13,9 +13,9 @@ Stage = Literal["esrnet", "esrgan"]
 # Loss weights a stage uses when left unset (None): Real-ESRGAN's train_realesrnet_x4plus.yml trains with L1 alone,
 # train_realesrgan_x4plus.yml with L1 1.0 + perceptual 1.0 + GAN 0.1.
 STAGE_WEIGHTS: dict[str, tuple[float, float]] = {"esrnet": (0.0, 0.0), "esrgan": (1.0, 0.1)}
-# what `metrics` may ask of SRTask.evaluate (ganforge.metrics.sr: Y channel, border = the scale); it adds LPIPS on its
-# own as sr.eval_lpips_net says
-SR_METRICS = ("psnr", "ssim")
+# what `metrics` may ask of SRTask.evaluate (ganforge.metrics.sr: Y channel, border = the scale; fid_crops[@extractor]:
+# FID on sr.eval_fid_patch crops, SDAKD's FID); it adds LPIPS on its own as sr.eval_lpips_net says
+SR_METRICS = ("psnr", "ssim", "fid_crops")
 # LPIPS in the SR evaluations: "auto" = VGG16 when its weights are installed, else left out with one line; a named
 # network is required (its weights are checked before training); "none" leaves LPIPS out
 EvalLPIPS = Literal["auto", "vgg16", "alexnet", "none"]
@@ -96,6 +96,8 @@ class SRTrainConfig:
     eval_pairs: int = 16
     eval_seed: int = 1_000_000
     eval_lpips_net: EvalLPIPS = "auto"  # LPIPS next to PSNR / SSIM in the periodic evaluations (EvalLPIPS)
+    eval_fid_patch: int = 32  # HR side of the crops metrics=[fid_crops] cuts the held-out pairs into
+    eval_fid_size: int | None = None  # the side the FID extractor sees them at (vgg16/alexnet; None: its default)
     distill: SRDistillConfig = field(default_factory=SRDistillConfig)
 
     def weights(self) -> tuple[float, float, float]:
@@ -119,6 +121,8 @@ class SRTrainConfig:
         if gan > 0 and self.crop % UNET_STRIDE:
             raise ValueError(f"sr.crop {self.crop}: the U-Net discriminator needs HR crops that are multiples of "
                              f"{UNET_STRIDE}; use {self.crop - self.crop % UNET_STRIDE or UNET_STRIDE}")
+        if not 1 <= self.eval_fid_patch <= self.crop:
+            raise ValueError(f"sr.eval_fid_patch {self.eval_fid_patch} must be between 1 and sr.crop {self.crop}")
         if sum(self.weights()) <= 0:
             raise ValueError("sr.pixel_weight, sr.perceptual_weight and sr.gan_weight are all 0: nothing to train")
 

@@ -104,6 +104,20 @@ def net_diff(own: SRNetConfig | SRDiscConfig, saved: dict | None) -> dict[str, t
     return {k: (theirs.get(k), v) for k, v in dataclasses.asdict(own).items() if theirs.get(k) != v}
 
 
+def require_fid_extractors(names: set[str], weights: dict[str, str | None], size: int | None) -> None:
+    """Before training: a UserError naming the fix when an extractor metrics=[fid_crops] needs cannot be built
+    (e.g. the Inception weights are not installed)."""
+    from ganforge.metrics.features.registry import build_extractor
+
+    for name in sorted(names):
+        try:
+            build_extractor(name, weights=weights.get(name), size=size)
+        except (OSError, ImportError, ValueError, RuntimeError) as e:
+            raise UserError(f"metrics=[fid_crops] needs the {name} feature extractor: "
+                            f"{str(e).splitlines()[0].rstrip('.')} (docs/metrics.md, Feature extractors); or use "
+                            "fid_crops@vgg16, offline") from None
+
+
 class SRTask:
     """Real-ESRGAN's training pieces for one run; `perceptual` replaces the VGG loss (tests pass small networks)."""
 
@@ -134,6 +148,12 @@ class SRTask:
             require_lpips_weights("sr.eval_lpips_net", s.eval_lpips_net)
         if s.distill.method != "none":  # compress ends with an LPIPS evaluation of student and teacher
             require_lpips_weights("sr.distill.eval_lpips_net", s.distill.eval_lpips_net)
+        # {result key: extractor} of metrics=[fid_crops...]; bare fid_crops uses metrics_features (and its weights)
+        self.fid_crops = {m: m.partition("@")[2] or cfg.metrics_features for m in cfg.metrics
+                          if m.partition("@")[0] == "fid_crops"}
+        self._fid_weights = {cfg.metrics_features: cfg.metrics_weights}
+        if self.fid_crops and rank == 0:  # a missing extractor weights file fails now, not at the first evaluation
+            require_fid_extractors(set(self.fid_crops.values()), self._fid_weights, s.eval_fid_size)
         self._lpips: nn.Module | None = None
         self._lpips_missing = s.eval_lpips_net == "none"
         self.distiller = None
@@ -229,9 +249,16 @@ class SRTask:
                  ) -> dict[str, float]:
         """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of G on the held-out pairs, plus LPIPS
         (sr.eval_lpips_net) when its weights are found offline; without them LPIPS is left out, said once (stderr
-        and `log`)."""
-        return sr_scores(self.upscale(G, self.eval_lr), self.eval_hr, self.scale, self.device, self._lpips_net(log),
-                         metrics)
+        and `log`). metrics=[fid_crops] adds the FID on sr.eval_fid_patch crops (ganforge.metrics.sr)."""
+        from ganforge.metrics.sr import fid_on_crops
+
+        sr = self.upscale(G, self.eval_lr)
+        out = sr_scores(sr, self.eval_hr, self.scale, self.device, self._lpips_net(log),
+                        [m for m in metrics if m in ("psnr", "ssim")])
+        for key, features in self.fid_crops.items():
+            out[key] = fid_on_crops(sr, self.eval_hr, self.cfg.eval_fid_patch, features, device=self.device,
+                                    weights=self._fid_weights.get(features), size=self.cfg.eval_fid_size)
+        return out
 
     def _lpips_net(self, log: Callable[[dict], None] | None) -> nn.Module | None:
         """The evaluation's LPIPS network, built at the first evaluation; None when off or not available, said once

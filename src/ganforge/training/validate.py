@@ -206,12 +206,19 @@ def check_metrics(cfg: Any) -> None:
     from ganforge.metrics import result_keys
     from ganforge.training.sr_config import SR_METRICS
 
-    if cfg.task == "sr":  # PSNR / SSIM on held-out pairs (training.sr_task)
+    if cfg.task == "sr":  # PSNR / SSIM / FID on crops of the held-out pairs (training.sr_task)
+        from ganforge.metrics.features.registry import available_extractors
+
         keys = list(cfg.metrics)
-        unknown = [m for m in keys if m not in SR_METRICS]
+        unknown = [m for m in keys if m.partition("@")[0] not in SR_METRICS
+                   or ("@" in m and not m.startswith("fid_crops@"))]  # only the FID takes an extractor
         if unknown:
             raise ConfigError(f"metrics: {', '.join(unknown)} not available for task=sr; choose from "
-                              f"{', '.join(SR_METRICS)}")
+                              f"{', '.join(SR_METRICS)} (fid_crops@EXTRACTOR for another extractor)")
+        extractors = {m.partition("@")[2] or cfg.metrics_features for m in keys if m.startswith("fid_crops")}
+        if extractors - set(available_extractors()):
+            raise ConfigError(f"metrics: no feature extractor {', '.join(sorted(extractors))} for fid_crops; choose "
+                              f"from {', '.join(available_extractors())}")
     else:
         try:
             keys = result_keys(cfg.metrics) if cfg.metrics else []
