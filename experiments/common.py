@@ -129,8 +129,8 @@ def relative(path: str | Path) -> str:
 
 
 def script_command(name: str, argv: list[str]) -> str:
-    """The command that reruns this experiment, with repository-relative paths."""
-    args = [relative(a) if Path(a).is_absolute() else a for a in argv]
+    """The command that reruns this experiment, with repository-relative paths (a re-scoring flag left out)."""
+    args = [relative(a) if Path(a).is_absolute() else a for a in argv if a != "--redo-post-eval"]
     return shlex.join(["python", f"experiments/{name}.py", *args])
 
 

@@ -337,9 +337,10 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
     lines = []
     teacher = summary.get(TEACHER, {})
     if teacher.get("bicubic_psnr") is not None:
-        metrics = [k for k in ("psnr", "ssim", "lpips") if f"bicubic_{k}" in teacher and k in teacher]
-        pairs = ", ".join(f"{k.upper()} {teacher[k].text(4)} against {teacher['bicubic_' + k].text(4)}"
-                          for k in metrics)
+        fids = sorted(k for k in teacher if k.startswith("fid_crops@"))  # the FID names its features
+        metrics = [k for k in ("psnr", "ssim", "lpips", *fids) if f"bicubic_{k}" in teacher and k in teacher]
+        pairs = ", ".join(f"{k.upper() if '@' not in k else 'FID on crops (' + k.split('@')[1] + ')'} "
+                          f"{teacher[k].text(4)} against {teacher['bicubic_' + k].text(4)}" for k in metrics)
         lines.append(f"The teacher against bicubic upsampling of the same held-out pairs: {pairs}.")
     for f, (gcfsr, resrgan) in GPU_SPEEDUPS.items():
         s = summary.get(f"sdakd-c{f:g}", {}).get("speedup@lr100")

@@ -12,6 +12,7 @@ import make_results_page as page
 import pytest
 import sr
 import torch
+from aggregate import Stat
 from PIL import Image
 
 TOY = ("sr.net.num_feat=8 sr.net.num_conv=1 sr.disc.num_feat=8 sr.crop=24 batch_size=2 sr.pool_size=0 "
@@ -85,6 +86,7 @@ def test_sr_experiment_runs_every_arm_resumes_and_draws_crops(tmp_path, capsys):
     capsys.readouterr()
     assert run(out, "0", "--arms", "naive-c0.5", "--redo-post-eval", "--fid-patch", "8") == 0  # no training
     redone = common.load_record(out)["runs"]["naive-c0.5/s0"]
+    assert "--redo-post-eval" not in common.load_record(out)["command"]  # the page shows how to make the results
     assert "finished earlier" not in capsys.readouterr().out and redone["status"] == "done" and redone["post_eval_done"]
     assert redone["train_s"] == naive["train_s"] and redone["sessions"] == naive["sessions"] + 1
     assert redone["final"]["psnr"] == naive["final"]["psnr"] and redone["checkpoint"] == naive["checkpoint"]
@@ -140,3 +142,12 @@ def test_run_notes_name_the_runs_below_bicubic_psnr():
     runs["naive-c0.125/s2"]["final"]["psnr"] = 29.5
     assert sr.run_notes({"runs": runs}) == []
     assert sr.run_notes({"runs": {k: v for k, v in runs.items() if k != "teacher/s0"}}) == []  # no floor yet
+
+
+def test_page_notes_put_the_bicubic_floor_beside_the_teacher_for_every_score():
+    one = {k: Stat(v, 0.0, 1) for k, v in {"psnr": 30.96, "bicubic_psnr": 29.45, "lpips": 0.1537,
+                                           "bicubic_lpips": 0.3199, "fid_crops@vgg16": 50.71,
+                                           "bicubic_fid_crops@vgg16": 145.3, "ssim": 0.79}.items()}
+    assert sr.page_notes({"teacher": one})[0] == ("The teacher against bicubic upsampling of the same held-out pairs: "
+                                                  "PSNR 30.96 against 29.45, LPIPS 0.1537 against 0.3199, "
+                                                  "FID on crops (vgg16) 50.71 against 145.3.")
