@@ -342,6 +342,11 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
         pairs = ", ".join(f"{k.upper() if '@' not in k else 'FID on crops (' + k.split('@')[1] + ')'} "
                           f"{teacher[k].text(4)} against {teacher['bicubic_' + k].text(4)}" for k in metrics)
         lines.append(f"The teacher against bicubic upsampling of the same held-out pairs: {pairs}.")
+    ours = sorted({k for stats in summary.values() for k in stats if k.startswith("fid_crops@")})
+    if ours:
+        lines.append(f"FID: the paper's test FID uses Inception features of whole test images, ours "
+                     f"({', '.join(ours)}) the named features of crops of the held-out pairs; compare the order of "
+                     "the arms, not the values.")
     for f, (gcfsr, resrgan) in GPU_SPEEDUPS.items():
         s = summary.get(f"sdakd-c{f:g}", {}).get("speedup@lr100")
         if s is not None and s.n:

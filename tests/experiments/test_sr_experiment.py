@@ -151,3 +151,4 @@ def test_page_notes_put_the_bicubic_floor_beside_the_teacher_for_every_score():
     assert sr.page_notes({"teacher": one})[0] == ("The teacher against bicubic upsampling of the same held-out pairs: "
                                                   "PSNR 30.96 against 29.45, LPIPS 0.1537 against 0.3199, "
                                                   "FID on crops (vgg16) 50.71 against 145.3.")
+    assert "Inception features of whole test images, ours (fid_crops@vgg16)" in sr.page_notes({"teacher": one})[1]
