@@ -1,6 +1,7 @@
 """task=sr: Real-ESRGAN's recipe as pieces of the one training loop. Loss terms per stage, a step that trains G (and
 D), checkpoints that resume, the GAN stage starting from the ESRNet run, bad settings refused when built, the task's
-G-side modules (optimised and checkpointed with G), LPIPS in the evaluation and rank 0 alone evaluating."""
+G-side modules (optimised and checkpointed with G), LPIPS and FID on crops in the evaluation and rank 0 alone
+evaluating."""
 
 import json
 from typing import ClassVar
@@ -16,6 +17,7 @@ from ganforge.data.degradation import usm_sharpen
 from ganforge.data.sr_pairs import HRImages
 from ganforge.errors import UserError
 from ganforge.losses import sr as L
+from ganforge.metrics.sr import fid_on_crops
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, load_sr
 from ganforge.perceptual import WeightsNotFoundError
 from ganforge.training import TrainConfig, Trainer, get_preset, sr_task
@@ -363,9 +365,8 @@ def test_fid_on_crops_in_the_evaluation_selects_the_best_checkpoint(tmp_path, ti
     assert Recorder.built and set(Recorder.built) == {str(tmp_path / "w.pt")}  # metrics_weights reached it
     G = t.G_ema  # 32 px pairs in 16 px crops: 2 pairs give 8 crops, scored against the HR crops
     sr, hr = t.task.upscale(G, t.task.eval_lr), t.task.eval_hr
-    from ganforge.metrics.sr import fid_on_crops
-
     assert t.task.evaluate(G, [metric])[metric] == pytest.approx(fid_on_crops(sr, hr, 16, tiny_extractor), rel=1e-5)
+    assert metric not in t.task.evaluate(G, ["psnr"])  # only the metrics asked for
     assert fid_on_crops(hr, hr, 16, tiny_extractor) == pytest.approx(0, abs=1e-3)
 
 

@@ -255,7 +255,8 @@ class SRTask:
         sr = self.upscale(G, self.eval_lr)
         out = sr_scores(sr, self.eval_hr, self.scale, self.device, self._lpips_net(log),
                         [m for m in metrics if m in ("psnr", "ssim")])
-        for key, features in self.fid_crops.items():
+        for key in (m for m in metrics if m in self.fid_crops):
+            features = self.fid_crops[key]
             out[key] = fid_on_crops(sr, self.eval_hr, self.cfg.eval_fid_patch, features, device=self.device,
                                     weights=self._fid_weights.get(features), size=self.cfg.eval_fid_size)
         return out

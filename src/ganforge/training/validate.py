@@ -216,9 +216,10 @@ def check_metrics(cfg: Any) -> None:
             raise ConfigError(f"metrics: {', '.join(unknown)} not available for task=sr; choose from "
                               f"{', '.join(SR_METRICS)} (fid_crops@EXTRACTOR for another extractor)")
         extractors = {m.partition("@")[2] or cfg.metrics_features for m in keys if m.startswith("fid_crops")}
-        if extractors - set(available_extractors()):
-            raise ConfigError(f"metrics: no feature extractor {', '.join(sorted(extractors))} for fid_crops; choose "
-                              f"from {', '.join(available_extractors())}")
+        missing = sorted(extractors - set(available_extractors()))
+        if missing:
+            raise ConfigError(f"metrics: no feature extractor {', '.join(missing)} for fid_crops; choose from "
+                              f"{', '.join(available_extractors())}")
     else:
         try:
             keys = result_keys(cfg.metrics) if cfg.metrics else []
