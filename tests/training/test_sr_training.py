@@ -383,5 +383,6 @@ def test_fid_on_crops_without_inception_weights_fails_before_training(tmp_path, 
                                         r"weights .* not found .*fid_crops@vgg16"):
         Trainer(sr_config(tmp_path / "r", metrics=["fid_crops"]), dataset=photos())
     assert not list((tmp_path / "r").glob("ckpt-*"))
-    with pytest.raises(ValueError, match=r"sr\.eval_fid_patch 64 must be between 1 and sr\.crop"):
-        sr_config(tmp_path / "r", **{"sr.eval_fid_patch": 64})
+    with pytest.raises(ConfigError, match=r"sr\.eval_fid_patch 64 is larger than .*sr\.crop 32\); set "):
+        check_metrics(sr_config(tmp_path / "r", metrics=["fid_crops@vgg16"], **{"sr.eval_fid_patch": 64}))
+    check_metrics(sr_config(tmp_path / "r", **{"sr.eval_fid_patch": 64}))  # no FID asked for: no limit

@@ -121,8 +121,8 @@ class SRTrainConfig:
         if gan > 0 and self.crop % UNET_STRIDE:
             raise ValueError(f"sr.crop {self.crop}: the U-Net discriminator needs HR crops that are multiples of "
                              f"{UNET_STRIDE}; use {self.crop - self.crop % UNET_STRIDE or UNET_STRIDE}")
-        if not 1 <= self.eval_fid_patch <= self.crop:
-            raise ValueError(f"sr.eval_fid_patch {self.eval_fid_patch} must be between 1 and sr.crop {self.crop}")
+        if self.eval_fid_patch < 1:
+            raise ValueError(f"sr.eval_fid_patch must be >= 1, got {self.eval_fid_patch}")
         if sum(self.weights()) <= 0:
             raise ValueError("sr.pixel_weight, sr.perceptual_weight and sr.gan_weight are all 0: nothing to train")
 

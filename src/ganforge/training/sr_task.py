@@ -24,13 +24,13 @@ from ganforge.losses.sr import PerceptualLoss, build_perceptual
 from ganforge.networks.sr import SRDiscConfig, SRNetConfig, build_sr_discriminator, build_sr_generator, save_sr
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.config import TrainConfig
-from ganforge.training.sr_config import SR_METRICS
 from ganforge.training.steps import discriminator_loss
 from ganforge.utils.grid import save_grid
 
 EVAL_BATCH = 8
 GRID_PAIRS = 8
 AUTO_LPIPS = "vgg16"  # the network sr.eval_lpips_net=auto uses when its weights are installed
+PIXEL_METRICS = ("psnr", "ssim")  # sr_scores' part of sr_config.SR_METRICS (fid_crops is SRTask.evaluate's)
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ def build_lpips(net: str) -> nn.Module | None:
 
 @torch.no_grad()
 def sr_scores(sr: torch.Tensor, hr: torch.Tensor, scale: int, device: torch.device, lpips: nn.Module | None = None,
-              metrics: Sequence[str] = SR_METRICS) -> dict[str, float]:
+              metrics: Sequence[str] = PIXEL_METRICS) -> dict[str, float]:
     """Mean PSNR / SSIM (Y channel, `scale` border pixels cropped) of 8-bit outputs against the HR crops and, given an
     LPIPS network, their mean LPIPS on the whole crops (run on `device` in chunks)."""
     from ganforge.metrics.sr import psnr, ssim
@@ -254,7 +254,7 @@ class SRTask:
 
         sr = self.upscale(G, self.eval_lr)
         out = sr_scores(sr, self.eval_hr, self.scale, self.device, self._lpips_net(log),
-                        [m for m in metrics if m in ("psnr", "ssim")])
+                        [m for m in metrics if m in PIXEL_METRICS])
         for key in (m for m in metrics if m in self.fid_crops):
             features = self.fid_crops[key]
             out[key] = fid_on_crops(sr, self.eval_hr, self.cfg.eval_fid_patch, features, device=self.device,

@@ -220,6 +220,9 @@ def check_metrics(cfg: Any) -> None:
         if missing:
             raise ConfigError(f"metrics: no feature extractor {', '.join(missing)} for fid_crops; choose from "
                               f"{', '.join(available_extractors())}")
+        if extractors and cfg.sr.eval_fid_patch > cfg.sr.crop:
+            raise ConfigError(f"sr.eval_fid_patch {cfg.sr.eval_fid_patch} is larger than the held-out pairs (sr.crop "
+                              f"{cfg.sr.crop}); set sr.eval_fid_patch to at most {cfg.sr.crop}")
     else:
         try:
             keys = result_keys(cfg.metrics) if cfg.metrics else []
