@@ -13,6 +13,7 @@ COMMANDS: tuple[str, ...] = (
     "generate",
     "dirac",
     "evaluate",
+    "evaluate-sr",
     "compress",
     "report",
     "export",
@@ -21,8 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "upscale",
     "import",
 )
-# Sub-commands whose module name differs from the command (a Python keyword cannot be a module name).
-MODULES: dict[str, str] = {"import": "import_"}
+# Sub-commands whose module name differs from the command (a keyword or a dash cannot be in a module name).
+MODULES: dict[str, str] = {"import": "import_", "evaluate-sr": "evaluate_sr"}
 
 
 def build_parser() -> argparse.ArgumentParser:
