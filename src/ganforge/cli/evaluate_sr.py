@@ -17,9 +17,9 @@ from torch import nn
 from ganforge.cli.args import at_most, device, existing_path, non_negative_int, positive_int
 from ganforge.errors import UserError
 from ganforge.limits import hint, limit
+from ganforge.networks.sr.weights import load_sr_generator
 
 MAX_PAIRS = 100_000
-METHODS = ("model", "bicubic")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,18 +46,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", type=device, default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     p.add_argument("--json", help="also write the results here")
     p.set_defaults(func=run)
-
-
-def load_generator(args: argparse.Namespace) -> nn.Module:
-    """The SR generator of --weights (a discriminator is refused)."""
-    from ganforge.networks.sr.config import SRNetConfig
-    from ganforge.networks.sr.weights import load_sr_weights
-
-    net = load_sr_weights(args.weights, act_type=args.act_type)
-    if not isinstance(getattr(net, "cfg", None), SRNetConfig):
-        raise UserError(f"{args.weights}: a discriminator, not an SR generator; give generator weights "
-                        "(e.g. RealESRGAN_x4plus.pth, not ..._netD.pth)")
-    return net
 
 
 def check_args(args: argparse.Namespace, scale: int) -> None:
@@ -102,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     t0 = time.time()
-    net = load_generator(args)
+    net = load_sr_generator(args.weights, act_type=args.act_type)
     scale = net.cfg.scale
     check_args(args, scale)
     require_lpips_weights("--lpips", args.lpips)

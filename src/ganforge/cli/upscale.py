@@ -19,9 +19,8 @@ from PIL import Image, UnidentifiedImageError
 from ganforge.cli.args import at_most, device, existing_path, non_negative_int, positive_float
 from ganforge.errors import UserError
 from ganforge.limits import hint, limit
-from ganforge.networks.sr.config import SRNetConfig
 from ganforge.networks.sr.inference import MIN_TILE, upscale_tensor
-from ganforge.networks.sr.weights import load_sr_weights
+from ganforge.networks.sr.weights import load_sr_generator
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -223,10 +222,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tile and args.tile < MIN_TILE:
         raise UserError(f"--tile {args.tile}: tiles must be at least {MIN_TILE} pixels (or 0 for the whole image)")
     jobs = _jobs(Path(args.input), Path(args.output))
-    net = load_sr_weights(args.weights, act_type=args.act_type)
-    if not isinstance(getattr(net, "cfg", None), SRNetConfig):
-        raise UserError(f"--weights {args.weights}: a discriminator, not an SR generator; give generator weights "
-                        "(e.g. RealESRGAN_x4plus.pth, not ..._netD.pth)")
+    net = load_sr_generator(args.weights, act_type=args.act_type)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else \
         torch.device(args.device)
     net = net.to(dev).eval()

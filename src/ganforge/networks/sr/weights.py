@@ -232,3 +232,12 @@ def load_sr_weights(path: str | os.PathLike, *, act_type: ActType | None = None)
     if path.suffix == ".safetensors" or looks_safetensors:
         return load_sr(path)
     return load_official_sr(path, act_type=act_type)
+
+
+def load_sr_generator(path: str | os.PathLike, *, act_type: ActType | None = None) -> nn.Module:
+    """load_sr_weights for commands that need a generator: discriminator weights are refused in one line."""
+    net = load_sr_weights(path, act_type=act_type)
+    if not isinstance(getattr(net, "cfg", None), SRNetConfig):
+        raise UserError(f"{path}: a discriminator, not an SR generator; give generator weights (e.g. "
+                        "RealESRGAN_x4plus.pth, not ..._netD.pth)")
+    return net
