@@ -18,9 +18,8 @@ NOISE_RULE = ("two arms differ on a metric when |mean_a - mean_b| >= std_a + std
               "otherwise the difference is *within noise*; with fewer than 2 seeds in an arm it is *undetermined*")
 # metrics the experiments add beside ganforge's evaluation suite: "min" / "max" is better; None: descriptive
 EXTRA_DIRECTIONS: dict[str, str | None] = {"trajectory": "min", "fid_to_teacher": "min", "fid_all": "min",
-                                           "params": "min", "macs": "min",
-                                           "latency_ms": "min", "speedup": "max", "d_overfit": None, "kimg": None,
-                                           "train_minutes": None}
+                                           "params": "min", "macs": "min", "latency_ms": "min", "speedup": "max",
+                                           "d_overfit": None, "kimg": None, "train_minutes": None}
 
 
 @dataclass(frozen=True)

@@ -210,27 +210,10 @@ def generator(rec: dict, out: Path) -> torch.nn.Module:
     return load_sr_weights(path).eval()
 
 
-def bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic upsampling, rounded to 8-bit levels: the baseline column and scores."""
-    import torch.nn.functional as F
-
-    from ganforge.training.sr_task import quantize
-
-    return quantize(F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False))
-
-
-@torch.no_grad()
-def upscale(G: torch.nn.Module, lr: torch.Tensor, batch: int = 8) -> torch.Tensor:
-    """G's outputs on a CPU batch, rounded to 8-bit levels as saved images are."""
-    from ganforge.training.sr_task import quantize
-
-    return torch.cat([quantize(G(lr[i:i + batch])) for i in range(0, len(lr), batch)])
-
-
 def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """PSNR / SSIM / LPIPS on the fixed held-out pairs, the cost against the teacher, and crops.png redrawn."""
     from ganforge.compress.sr_cost import build_sr_report, sr_run_generator
-    from ganforge.training.sr_task import sr_scores
+    from ganforge.training.sr_task import bicubic_upscale, sr_scores, upscale_in_chunks
 
     if rec["status"] != "done":
         return {}
@@ -238,12 +221,12 @@ def post_eval(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path) -
     scale = G.cfg.scale
     lr, hr = eval_pairs(args, scale)
     lpips, note = lpips_net()
-    sr_out = upscale(G, lr)
+    sr_out = upscale_in_chunks(G, lr, torch.device("cpu"))
     extra: dict[str, Any] = {**sr_scores(sr_out, hr, scale, torch.device("cpu"), lpips), **crop_fid(sr_out, hr, args)}
     if note is not None:
         extra["lpips_skipped"] = note
     if rec["arm"] in (ESRNET, TEACHER):  # the floor: bicubic upsampling of the same pairs
-        up = bicubic(lr, scale)
+        up = bicubic_upscale(lr, scale)
         scores = {**sr_scores(up, hr, scale, torch.device("cpu"), lpips), **crop_fid(up, hr, args)}
         extra.update({f"bicubic_{k}": v for k, v in scores.items() if not k.endswith("_skipped")})
     nets = {"student": G}  # the teacher arms are the reference themselves (ESRNet: the teacher's network)
@@ -305,6 +288,7 @@ def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path)
     from PIL import Image, ImageDraw
     from torchvision.utils import make_grid
 
+    from ganforge.training.sr_task import bicubic_upscale, upscale_in_chunks
 
     runs = crop_runs(exp, rec, out)
     if not runs:
@@ -315,8 +299,8 @@ def write_crops(exp: Experiment, rec: dict, args: argparse.Namespace, out: Path)
     rows = detailed(hr, args.crop_rows)
     lr, hr = lr[rows], hr[rows]
     columns = {"LR": F.interpolate(lr, scale_factor=scale, mode="nearest"),
-               "bicubic": bicubic(lr, scale),
-               **{arm: upscale(G, lr) for arm, G in nets.items()}, "HR": hr}
+               "bicubic": bicubic_upscale(lr, scale),
+               **{arm: upscale_in_chunks(G, lr, torch.device("cpu")) for arm, G in nets.items()}, "HR": hr}
     pad, head = 2, 14
     grid = make_grid(torch.stack(list(columns.values()), 1).flatten(0, 1), nrow=len(columns), padding=pad,
                      pad_value=1.0)

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.cli.args import at_most, device, existing_path, non_negative_int, positive_int
@@ -82,12 +81,13 @@ def run(args: argparse.Namespace) -> int:
     from ganforge.data.degradation import DegradationConfig
     from ganforge.data.sr_pairs import SRPairSampler, load_hr_images
     from ganforge.training.sr_task import (
-        EVAL_BATCH,
+        bicubic_upscale,
         build_lpips,
-        quantize,
         require_fid_extractors,
         require_lpips_weights,
+        upscale_in_chunks,
     )
+    from ganforge.training.trainer import resolve_device
 
     t0 = time.time()
     net = load_sr_generator(args.weights, act_type=args.act_type)
@@ -96,15 +96,13 @@ def run(args: argparse.Namespace) -> int:
     require_lpips_weights("--lpips", args.lpips)
     if args.fid_features != "none":  # a missing extractor or weights file: one line now, not after the upscaling
         require_fid_extractors({args.fid_features}, {args.fid_features: args.fid_weights}, args.fid_size)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else \
-        torch.device(args.device)
+    dev = resolve_device(args.device)
     images = load_hr_images(args.data, args.crop)
     lr, hr = SRPairSampler(images, args.crop, scale, args.pairs, args.seed, DegradationConfig(mode=args.degradation),
                            hflip=False).next()
-    net = net.to(dev).eval()
-    sr = torch.cat([quantize(net(lr[i:i + EVAL_BATCH].to(dev))).cpu() for i in range(0, len(lr), EVAL_BATCH)])
-    bicubic = quantize(F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False))
-    results = score({"model": sr, "bicubic": bicubic}, hr, scale, dev, build_lpips(args.lpips), args)
+    sr = upscale_in_chunks(net.to(dev).eval(), lr, dev)
+    results = score({"model": sr, "bicubic": bicubic_upscale(lr, scale)}, hr, scale, dev, build_lpips(args.lpips),
+                    args)
     keys = list(results["model"])
     width = max(len(k) for k in keys)
     print(f"{'metric':<{width}}  {'model':>10}  {'bicubic':>10}")

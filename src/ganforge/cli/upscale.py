@@ -21,6 +21,7 @@ from ganforge.errors import UserError
 from ganforge.limits import hint, limit
 from ganforge.networks.sr.inference import MIN_TILE, upscale_tensor
 from ganforge.networks.sr.weights import load_sr_generator
+from ganforge.training.trainer import resolve_device
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -223,8 +224,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--tile {args.tile}: tiles must be at least {MIN_TILE} pixels (or 0 for the whole image)")
     jobs = _jobs(Path(args.input), Path(args.output))
     net = load_sr_generator(args.weights, act_type=args.act_type)
-    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else \
-        torch.device(args.device)
+    dev = resolve_device(args.device)
     net = net.to(dev).eval()
     for src, dst in jobs:
         upscale_file(net, src, dst, args, dev)

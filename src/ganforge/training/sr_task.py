@@ -38,6 +38,17 @@ def quantize(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(0, 1).mul(255).round().div(255)
 
 
+def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic upsampling rounded to 8-bit levels: the floor an SR network is scored against."""
+    return quantize(F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False))
+
+
+@torch.no_grad()
+def upscale_in_chunks(G: nn.Module, lr: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """G on a CPU batch in chunks on `device`, back on the CPU, rounded to 8-bit levels as saved images are."""
+    return torch.cat([quantize(G(lr[i:i + EVAL_BATCH].to(device))).cpu() for i in range(0, len(lr), EVAL_BATCH)])
+
+
 def lpips_weights_note(net: str) -> str | None:
     """None when the backbone weights of LPIPS `net` are found offline; else one line naming the missing file and how
     to get it (docs/weights.md)."""
@@ -242,11 +253,9 @@ class SRTask:
                                                False, False)
         return loss, terms
 
-    @torch.no_grad()
     def upscale(self, G: nn.Module, lr: torch.Tensor) -> torch.Tensor:
         """G on a CPU batch in chunks, back on the CPU, rounded to 8-bit levels."""
-        out = [quantize(G(lr[i:i + EVAL_BATCH].to(self.device))).cpu() for i in range(0, len(lr), EVAL_BATCH)]
-        return torch.cat(out)
+        return upscale_in_chunks(G, lr, self.device)
 
     def evaluate(self, G: nn.Module, metrics: list[str], log: Callable[[dict], None] | None = None
                  ) -> dict[str, float]:
@@ -286,8 +295,7 @@ class SRTask:
         """One row per held-out pair: bicubic upsampling of the LR input, G's output, the HR crop."""
         n = min(GRID_PAIRS, len(self.eval_lr))
         lr, hr = self.eval_lr[:n], self.eval_hr[:n]
-        bicubic = quantize(F.interpolate(lr, scale_factor=self.scale, mode="bicubic", align_corners=False))
-        rows = torch.stack([bicubic, self.upscale(G, lr), hr], 1).flatten(0, 1)
+        rows = torch.stack([bicubic_upscale(lr, self.scale), self.upscale(G, lr), hr], 1).flatten(0, 1)
         save_grid(rows.mul(255).round().to(torch.uint8), path, nrow=3)
 
     def save_generator(self, G: nn.Module, path: Path) -> None:
@@ -314,5 +322,5 @@ class SRTask:
         return c
 
 
-__all__ = ["SRTask", "build_lpips", "lpips_weights_note", "net_diff", "quantize", "require_lpips_weights",
-           "sr_scores"]
+__all__ = ["SRTask", "bicubic_upscale", "build_lpips", "lpips_weights_note", "net_diff", "quantize",
+           "require_fid_extractors", "require_lpips_weights", "sr_scores", "upscale_in_chunks"]
