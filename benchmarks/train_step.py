@@ -14,6 +14,9 @@ process's peak memory, so one --config per backbone gives its cost and memory:
         --config vgg16="preset=tiny d_aux=vgg16" --config vgg16x2="preset=tiny d_aux=vgg16,vgg16" \
         --config vgg16_r1="preset=tiny d_aux='[{\\"backbone\\":\\"vgg16\\",\\"r1\\":true}]'" \
         --config projected="preset=tiny d_arch=projected loss.name=hinge loss.r1=false loss.r2=false"
+Super-resolution steps (task=sr presets; FP32 networks, so --precisions fp32), e.g. the perceptual VGG in BF16:
+    python benchmarks/train_step.py --precisions fp32 --batch 8 --config esrgan="preset=sr-tiny" \
+        --config esrgan_bf16="preset=sr-tiny sr.perceptual_precision=bf16"
 """
 
 from __future__ import annotations
@@ -120,8 +123,12 @@ def count_flops(fn) -> int:
 
 
 def bench_dataset(cfg, batch: int):
-    """Random uint8 images with the configured data's channel count and classes (a speed benchmark needs no content)."""
+    """Random uint8 images with the configured data's channel count and classes (a speed benchmark needs no content);
+    None for task=sr, whose Trainer cuts its pairs from the run's HR photos (default: the built-in ones)."""
     import torch
+
+    if cfg.task == "sr":
+        return None
 
     from ganforge.data import ImageDataset, load_dataset
 

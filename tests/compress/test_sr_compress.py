@@ -50,9 +50,9 @@ def digest(path) -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(path.rglob("*.safetensors")))).hexdigest()
 
 
-def small_vgg(name, weights=None):
+def small_vgg(name, weights=None, precision="fp32"):
     """A narrow random VGG in place of the ImageNet trunk: no weights are read."""
-    return L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name))
+    return L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name), precision)
 
 
 @pytest.fixture(autouse=True)

@@ -51,6 +51,28 @@ def test_weights_scale_the_layer_terms():
     assert torch.allclose(tenth, 0.1 * one) and torch.allclose(both, tenth + only7)
 
 
+def test_bf16_trunk_follows_fp32_and_keeps_fp32_outputs():
+    # the trunk under BF16 autocast: the loss and the gradient G receives stay close to FP32's, in FP32
+    torch.manual_seed(0)
+    trunk = L.make_vgg("vgg16", width_divisor=16)
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    results = {}
+    for precision in ("fp32", "bf16"):
+        xi = x.clone().requires_grad_(True)
+        loss = L.PerceptualLoss(trunk, L.layer_weights("vgg16"), precision)(xi, y)
+        loss.backward()
+        results[precision] = (loss.detach(), xi.grad.flatten())
+    (l32, g32), (l16, g16) = results["fp32"], results["bf16"]
+    assert l16.dtype == g16.dtype == torch.float32
+    assert l16.item() == pytest.approx(l32.item(), rel=0.03) and l16.item() != l32.item()
+    assert torch.nn.functional.cosine_similarity(g16, g32, dim=0) > 0.98
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        L.PerceptualLoss(L.make_vgg("vgg16", width_divisor=16), L.layer_weights("vgg16"), "fp16")
+
+
 def test_missing_vgg19_file_is_one_line_saying_what_to_get(tmp_path, monkeypatch):
     monkeypatch.setenv("GANFORGE_WEIGHTS_DIR", str(tmp_path / "w"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "t"))

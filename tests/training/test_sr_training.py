@@ -32,8 +32,8 @@ REAL_BUILD_LPIPS, REAL_LPIPS_NOTE = sr_task.build_lpips, sr_task.lpips_weights_n
 def small_vgg(monkeypatch):
     """A narrow random VGG16 in place of the ImageNet trunk and an L1 stand-in for LPIPS (its weights count as
     installed): no weights are read."""
-    monkeypatch.setattr(sr_task, "build_perceptual",
-                        lambda name, weights=None: L.PerceptualLoss(L.make_vgg(name, 16), L.layer_weights(name)))
+    monkeypatch.setattr(sr_task, "build_perceptual", lambda name, weights=None, precision="fp32": L.PerceptualLoss(
+        L.make_vgg(name, 16), L.layer_weights(name), precision))
     monkeypatch.setattr(sr_task, "build_lpips", fake_lpips)
     monkeypatch.setattr(sr_task, "lpips_weights_note", lambda net: None)
 
@@ -81,6 +81,12 @@ def test_esrgan_adds_perceptual_and_a_gan_term_weighted_0_1(tmp_path):
     d_loss, d_terms = t.task.discriminator_loss(const_d, hr, sr)  # BCE(D(hr), 1) + BCE(D(sr), 0)
     bce = F.softplus(torch.tensor(-0.3)) + F.softplus(torch.tensor(0.3))
     assert d_terms["D_real"] == pytest.approx(0.3) and d_loss.item() == pytest.approx(bce.item(), rel=1e-5)
+
+
+def test_perceptual_precision_reaches_the_loss(tmp_path):
+    t = Trainer(sr_config(tmp_path / "r", **{"sr.perceptual_precision": "bf16"}), dataset=photos())
+    assert t.task.perceptual.precision == "bf16"
+    assert Trainer(sr_config(tmp_path / "d"), dataset=photos()).task.perceptual.precision == "fp32"
 
 
 def test_one_step_trains_g_and_d(tmp_path):
@@ -143,6 +149,7 @@ def test_gan_stage_starts_from_the_esrnet_ema_generator(tmp_path):
     ({"schedule.beta1": 1.0}, "schedule.beta1"),
     ({"sr.pool_size": 5}, r"sr.pool_size 5 is not a multiple of batch_size 2.*sr.pool_size=4 or 6"),
     ({"sr.pool_size": -2}, "sr.pool_size must be >= 0"),
+    ({"sr.perceptual_precision": "fp16"}, "sr.perceptual_precision"),
 ])
 def test_bad_settings_are_refused_when_built(tmp_path, overrides, match):
     with pytest.raises(ConfigError, match=match):

@@ -19,6 +19,7 @@ from torch import nn
 
 from ganforge.errors import UserError
 from ganforge.perceptual.features import IMAGENET_MEAN, IMAGENET_STD
+from ganforge.perceptual.lpips_metric import resolve_precision
 
 VGGName = Literal["vgg16", "vgg19"]
 VGG_CFG = {"vgg16": "D", "vgg19": "E"}  # torchvision's make_layers configurations
@@ -119,10 +120,14 @@ def layer_weights(name: VGGName) -> dict[int, float]:
 
 class PerceptualLoss(nn.Module):
     """sum_k w_k * mean |phi_k(x) - phi_k(y)| over pre-activation VGG features phi_k of images in [0, 1]
-    (ImageNet-normalised first), y's features without gradient; the trunk is frozen and cut after the last layer."""
+    (ImageNet-normalised first), y's features without gradient; the trunk is frozen and cut after the last layer.
+    `precision` "bf16" runs the trunk under BF16 autocast (normalisation and the L1 stay FP32), "auto" only where
+    BF16 is native (CUDA, AVX512-BF16/AMX CPUs); Real-ESRGAN trains in FP32, the default."""
 
-    def __init__(self, trunk: nn.Sequential, weights: dict[int, float]) -> None:
+    def __init__(self, trunk: nn.Sequential, weights: dict[int, float], precision: str = "fp32") -> None:
         super().__init__()
+        resolve_precision(precision, torch.device("cpu"))  # validate now, resolve per device in features()
+        self.precision = precision
         if not weights or max(weights) >= len(trunk) or not all(isinstance(trunk[i], nn.Conv2d) for i in weights):
             raise ValueError(f"perceptual layers {sorted(weights)} must be convolutions of the trunk")
         self.trunk = nn.Sequential(*list(trunk)[:max(weights) + 1]).eval().requires_grad_(False)
@@ -136,10 +141,12 @@ class PerceptualLoss(nn.Module):
     def features(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
         """The weighted layers' outputs (before their ReLU) for images in [0, 1]."""
         out, h = {}, (x - self.mean) / self.std
-        for i, m in enumerate(self.trunk):
-            h = m(h)
-            if i in self.weights:
-                out[i] = h
+        bf16 = resolve_precision(self.precision, h.device) == "bf16"
+        with torch.autocast(h.device.type, dtype=torch.bfloat16, enabled=bf16):
+            for i, m in enumerate(self.trunk):
+                h = m(h)
+                if i in self.weights:
+                    out[i] = h.float()
         return out
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -149,9 +156,10 @@ class PerceptualLoss(nn.Module):
         return sum(w * F.l1_loss(fx[i], fy[i]) for i, w in self.weights.items())
 
 
-def build_perceptual(name: VGGName, weights: str | os.PathLike | None = None) -> PerceptualLoss:
+def build_perceptual(name: VGGName, weights: str | os.PathLike | None = None,
+                     precision: str = "fp32") -> PerceptualLoss:
     """Real-ESRGAN's perceptual loss on the pretrained `name` trunk (VGG16: the documented stand-in layers)."""
-    return PerceptualLoss(pretrained_vgg(name, weights), layer_weights(name))
+    return PerceptualLoss(pretrained_vgg(name, weights), layer_weights(name), precision)
 
 
 __all__ = ["REALESRGAN_LAYER_WEIGHTS", "VGG16_FOR_VGG19", "PerceptualLoss", "build_perceptual", "conv_indices",

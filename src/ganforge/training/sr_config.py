@@ -72,8 +72,9 @@ class SRTrainConfig:
     the USM crop or the plain one as l1_gt_usm / percep_gt_usm / gan_gt_usm say (released: True, True, False).
     perceptual_weight / gan_weight None = the stage's value (STAGE_WEIGHTS). The perceptual network is the offline
     VGG16 with VGG19's layers mapped to it (docs/super_resolution.md), or VGG19 from `perceptual_weights` (or the
-    GANFORGE_VGG19_WEIGHTS file). PSNR / SSIM (and LPIPS with `eval_lpips_net`) are measured on `eval_pairs` pairs
-    drawn with `eval_seed` from `eval_data` (default: the training photos, other crops and degradations).
+    GANFORGE_VGG19_WEIGHTS file), run in `perceptual_precision`. PSNR / SSIM (and LPIPS with `eval_lpips_net`) are
+    measured on `eval_pairs` pairs drawn with `eval_seed` from `eval_data` (default: the training photos, other crops
+    and degradations).
     """
 
     stage: Stage = "esrgan"
@@ -92,6 +93,7 @@ class SRTrainConfig:
     gan_weight: float | None = None
     perceptual_net: Literal["vgg16", "vgg19"] = "vgg16"
     perceptual_weights: str | None = None
+    perceptual_precision: Literal["fp32", "bf16", "auto"] = "fp32"  # the VGG trunk under BF16 autocast (auto: native)
     eval_data: str | None = None
     eval_pairs: int = 16
     eval_seed: int = 1_000_000

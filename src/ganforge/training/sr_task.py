@@ -151,7 +151,8 @@ class SRTask:
         self.pixel_weight, self.perceptual_weight, self.gan_weight = s.weights()
         self.perceptual = None
         if self.perceptual_weight > 0:
-            self.perceptual = (perceptual or build_perceptual(s.perceptual_net, s.perceptual_weights)).to(device)
+            self.perceptual = (perceptual or build_perceptual(s.perceptual_net, s.perceptual_weights,
+                                                                s.perceptual_precision)).to(device)
         self.loss_d, self.loss_g = get_loss(cfg.loss.name)  # nsgan = Real-ESRGAN's vanilla BCE-with-logits GAN
         self.needs_real = cfg.loss.name == "rpgan"
         held_out = load_hr_images(s.eval_data, s.crop, s.skip_small) if s.eval_data else self.images
