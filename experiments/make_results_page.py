@@ -66,6 +66,32 @@ def finals(record: dict) -> tuple[dict[str, list[dict]], dict[str, int]]:
     return done, diverged
 
 
+def curve_table(record: dict, key: str) -> list[str]:
+    """`key` at every evaluation point (kimg) of the finished runs, mean ± std over seeds per arm: how fast each arm
+    gets there, which the final values alone do not show; nothing before any run has the key."""
+    points: dict[str, dict[float, list[float]]] = {}
+    for rec in record.get("runs", {}).values():
+        if rec.get("status") == "done" and rec.get("post_eval_done"):
+            for e in rec.get("curve", []):
+                if key in e.get("metrics", {}):
+                    points.setdefault(rec["arm"], {}).setdefault(round(e["kimg"]), []).append(e["metrics"][key])
+    kimgs = sorted({k for by_kimg in points.values() for k in by_kimg})
+    if not kimgs:
+        return []
+    labels = {arm: info.get("label", arm) for arm, info in record.get("arms", {}).items()}
+    rows = [[labels.get(arm, arm), *(point_text(mean_std(by_kimg[k])) if k in by_kimg else "" for k in kimgs)]
+            for arm, by_kimg in points.items()]
+    return ["", f"**`{key}` over training** (mean ± std over finished seeds, by kimg seen):", "",
+            *table(["arm", *(f"{k} kimg" for k in kimgs)], rows)]
+
+
+def point_text(stat: Stat) -> str:
+    """Counts such as modes as whole numbers ('808 ± 14', not '808 ± 1.4e+01'); small values as Stat.text(3)."""
+    if abs(stat.mean) < 10:
+        return stat.text(3)
+    return f"{stat.mean:.0f}" if stat.n < 2 else f"{stat.mean:.0f} ± {stat.std:.0f}"
+
+
 def ours_key(metric: str, stats: dict[str, Stat]) -> str | None:
     """Our result key for a paper metric name: itself, or the first key of that metric with an @extractor."""
     if metric in stats:
@@ -195,6 +221,8 @@ def claim_section(mod: ModuleType, results: Path, assets_root: Path, page_dir: P
         rows.append(["real floor (half A vs half B)", "", "", "", *(fmt(floor.get(k, "")) for k in keys)])
     lines += ["**All arms** (mean ± std over finished seeds):", ""]
     lines += table(["arm", "seeds", "diverged", "kimg", *keys], rows)
+    for key in getattr(mod, "CURVE_TABLES", []):
+        lines += curve_table(record, key)
     assets = assets_root / mod.NAME
     for axis in getattr(mod, "CURVE_AXES", ("kimg",)) if getattr(mod, "CURVES", None) else ():
         png = assets / ("curves.png" if axis == "kimg" else f"curves-{axis}.png")

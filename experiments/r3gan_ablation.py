@@ -38,6 +38,7 @@ CLAIM = ("RpGAN + R1 + R2 covers the most modes; GAN + R1 + R2 drops modes; R1 a
 COMMAND = "python experiments/r3gan_ablation.py"
 SHOWN = ["modes", "modes_kl", "confident", "fid@classifier-mnist"]
 CURVES = ["modes", "modes_kl"]
+CURVE_TABLES = ["modes"]  # how fast each arm covers the modes, beside the final verdicts
 # R3GAN (001_552792f0a74efd2c.txt) Table 4, "StackedMNIST result for each loss function"; Fail = diverged early
 PAPER = [PaperRow("rpgan-r1-r2", "modes", 1000, "Table 4, row RpGAN + R1 + R2"),
          PaperRow("rpgan-r1-r2", "modes_kl", 0.0781, "Table 4, row RpGAN + R1 + R2"),

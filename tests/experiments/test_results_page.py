@@ -127,3 +127,15 @@ def test_a_claims_run_notes_see_its_record_and_go_under_the_verdicts(tmp_path, m
     r3 = text.split("## R3GAN Table 4")[1].split("\n## ")[0]
     assert seen == [sorted(json.loads((results / "r3gan_ablation" / "experiment.json").read_text())["runs"])]
     assert r3.index("- one run stands out") < r3.index("**The paper's numbers beside ours:**")
+
+
+def test_curve_table_gives_each_point_over_the_finished_seeds():
+    record = {"arms": {"rpgan-r1-r2": {"label": "RpGAN + R1 + R2"}, "gan-r1": {"label": "GAN + R1"}},
+              "runs": {"a": run("rpgan-r1-r2", 0, 890.0, 0.2), "b": run("rpgan-r1-r2", 1, 910.0, 0.2),
+                       "c": run("gan-r1", 0, 3.0, 6.0, "diverged")}}
+    lines = page.curve_table(record, "modes")
+    assert "| arm | 10 kimg | 20 kimg |" in lines
+    # modes * kimg / 20: 445 and 455 at 10 kimg (mean 450, std 7), 890 and 910 at 20 kimg; the diverged run is left out
+    assert "| RpGAN + R1 + R2 | 450 ± 7 | 900 ± 14 |" in lines
+    assert not any("GAN + R1 |" in line for line in lines)
+    assert page.curve_table(record, "fid") == []
