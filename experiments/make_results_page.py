@@ -69,7 +69,7 @@ def finals(record: dict) -> tuple[dict[str, list[dict]], dict[str, int]]:
 def curve_table(record: dict, key: str) -> list[str]:
     """`key` at every evaluation point (kimg) of the finished runs, mean ± std over seeds per arm: how fast each arm
     gets there, which the final values alone do not show; nothing before any run has the key."""
-    points: dict[str, dict[float, list[float]]] = {}
+    points: dict[str, dict[int, list[float]]] = {}
     for rec in record.get("runs", {}).values():
         if rec.get("status") == "done" and rec.get("post_eval_done"):
             for e in rec.get("curve", []):
@@ -79,8 +79,9 @@ def curve_table(record: dict, key: str) -> list[str]:
     if not kimgs:
         return []
     labels = {arm: info.get("label", arm) for arm, info in record.get("arms", {}).items()}
-    rows = [[labels.get(arm, arm), *(point_text(mean_std(by_kimg[k])) if k in by_kimg else "" for k in kimgs)]
-            for arm, by_kimg in points.items()]
+    order = [*(a for a in labels if a in points), *(a for a in points if a not in labels)]  # the arms table's order
+    rows = [[labels.get(arm, arm), *(point_text(mean_std(points[arm][k])) if k in points[arm] else "" for k in kimgs)]
+            for arm in order]
     return ["", f"**`{key}` over training** (mean ± std over finished seeds, by kimg seen):", "",
             *table(["arm", *(f"{k} kimg" for k in kimgs)], rows)]
 
