@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from kept_runs import adopt_kept
 from resumable import resumable
 from shared_runs import shared_run
 from wallclock import WallClock, left_by_killed_session
@@ -149,6 +150,12 @@ def ttq_argv(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out
     return argv + (["--threads", str(args.threads)] if args.threads else [])
 
 
+def ttq_argv_of(exp: Experiment, arm: Arm, args: argparse.Namespace, out: Path) -> Callable[[int], list[str] | None]:
+    """seed -> the arm's time_to_quality.py arguments; None for a compress / train arm."""
+    ttq = arm.compress is None and arm.train is None
+    return lambda seed: ttq_argv(exp, arm, seed, args, out) if ttq else None
+
+
 def finished(state: dict | None, budget: float) -> bool:
     """A ttq configuration state that has evaluated its last point (or diverged)."""
     if not state:
@@ -271,18 +278,26 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                          f"{', '.join(a.name for a in exp.arms)}")
     arms = [a for a in exp.arms if wanted is None or a.name in wanted]
     refuse_changed_arms(record, arms, out)
+    budgets = {a.name: a.budget or args.budget or exp.budget for a in arms}
+    taken = adopt_kept(record, exp.name, {a.name: (arm_settings(a), budgets[a.name], ttq_argv_of(exp, a, args, out))
+                                          for a in arms}, out)
+    for key in taken:
+        print(f"[{key}] finished earlier, taken from the record the results page keeps", flush=True)
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
                   arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, **arm_settings(a)}
                                                    for a in arms}})
     record.setdefault("runs", {})
+    if taken and not args.dry_run:
+        write_json(out / RESULTS_FILE, record)
     failed = []
     for arm in arms:
         for seed in arm.seeds or seeds:
             key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
             old = record["runs"].get(key)
-            if run_done(old, budget) and not args.redo_post_eval:
-                print(f"[{key}] finished earlier; skipped", flush=True)
+            if run_done(old, budget) and (not args.redo_post_eval or old.get("kept")):
+                print(f"[{key}] finished earlier; skipped" + (" (a kept record: its checkpoint is not here to "
+                      "evaluate again)" if args.redo_post_eval else ""), flush=True)
                 continue
             if args.dry_run:
                 shared = taken_run(exp, arm, seed, args, out)
@@ -323,7 +338,7 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
     shared = taken_run(exp, arm, seed, args, out)
     if shared:  # its wall time and sessions carry over; this experiment adds its post-evaluation
         old = {k: shared.pop(k) for k in ("wall_s", "sessions", "wall_s_incomplete") if k in shared}
-    rec = {**old, "arm": arm.name, "seed": seed, "status": "running",
+    rec = {**old, "arm": arm.name, "seed": seed, "status": "running", "system": system_info(),
            "command": script_command(exp.name, ["--out", relative(args.out), "--arms", arm.name, "--seeds", str(seed)])}
     record["runs"][key] = rec
     write_json(out / RESULTS_FILE, record)

@@ -29,7 +29,10 @@ CLAIMS = ("r3gan_ablation", "sd_gan", "data_efficient", "pretrained_d", "compres
 HOW = f"""## How the results are made
 
 Each claim has one script in `experiments/`; it runs every (arm, seed) one after the other, never in parallel,
-and resumes: rerunning the same command skips finished runs and continues an interrupted one. Training arms run
+and resumes: rerunning the same command skips finished runs and continues an interrupted one. The page keeps each
+claim's record in the repository (`docs/results/<claim>/experiment.json`), and a script whose results folder is
+gone (another machine) takes from it every finished run made with the same settings instead of training it again;
+each run lists the CPU it ran on. Training arms run
 through `benchmarks/time_to_quality.py` (evaluation points, the real-data floor, a sample grid per point); where
 the claim compares arms at equal images seen, the points count kimg instead of training minutes. Compression
 students are `ganforge compress` runs; super-resolution arms are plain `ganforge train` / `ganforge compress` runs,
@@ -246,12 +249,21 @@ def wall_incomplete(rec: dict) -> bool:
     return bool(rec.get("wall_s_incomplete")) or rec.get("train_s", 0) > rec.get("wall_s", 0) + 1
 
 
+def cpu_text(system: dict) -> str:
+    """A machine in a few words: its CPU and the vector units that decide its speed (native BF16 or not)."""
+    cpu = system.get("cpu", {})
+    units = "AVX-512 + BF16" if cpu.get("avx512_bf16") else "AVX-512" if cpu.get("avx512f") else \
+        "AVX2" if cpu.get("avx2") else "?"
+    return f"{cpu.get('model', '?')}, {units}"
+
+
 def runs_section(mod: ModuleType, record: dict) -> list[str]:
-    """The command, the machine and every run's command and wall time."""
+    """The command, the machine and every run's command, machine and wall time (runs made on another machine and
+    kept by an earlier page carry their own)."""
     system = record.get("system", {})
     cpu = system.get("cpu", {})
     settings = ", ".join(f"{k} {v}" for k, v in record.get("notes", {}).items())
-    lines = [f"**Command:** `{record.get('command', mod.COMMAND)}` (CPU: {cpu.get('model', '?')}, "
+    lines = [f"**Command:** `{record.get('command', mod.COMMAND)}` (last run on {cpu_text(system)}, "
              f"{cpu.get('logical_cpus', '?')} logical CPUs, torch {system.get('torch', '?')}, "
              f"{system.get('torch_threads', '?')} threads). Settings: {settings}.", "",
              "<details><summary>Every run: command, wall time, training time</summary>", ""]
@@ -260,9 +272,9 @@ def runs_section(mod: ModuleType, record: dict) -> list[str]:
     rows = [[key, f"`{rec.get('command', '')}`", status.get(rec.get("status", ""), rec.get("status", "")) +
              (f" (the run of {rec['reused_from']}, post-evaluated here)" if rec.get("reused_from") else ""),
              ("≥ " if wall_incomplete(rec) else "") + f"{rec.get('wall_s', 0) / 60:.1f}",
-             f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", ""))]
+             f"{rec.get('train_s', 0) / 60:.1f}", str(rec.get("sessions", "")), cpu_text(rec.get("system", system))]
             for key, rec in record.get("runs", {}).items()]
-    lines += table(["run", "command", "status", "wall min", "train min", "sessions"], rows)
+    lines += table(["run", "command", "status", "wall min", "train min", "sessions", "CPU"], rows)
     if any(map(wall_incomplete, record.get("runs", {}).values())):
         lines += ["", "≥: a session of this run was killed before the experiments kept a wall clock on disk, so its "
                   "wall time is missing from the total."]

@@ -30,8 +30,9 @@ def training_args(argv: list[str]) -> list[str]:
 
 def shared_run(same_as: str, seed: int, argv: list[str], out: Path) -> dict | None:
     """The record of `same_as`'s finished run of `seed`, from the experiment folder beside `out`, with its files'
-    paths made relative to `out` and only its training metrics in `final`; None when there is no such run or it was
-    trained with other arguments than `argv` (this arm's time_to_quality.py arguments)."""
+    paths made relative to `out` and only its training metrics in `final`; None when there is no such run, its
+    checkpoint is not here, or it was trained with other arguments than `argv` (this arm's time_to_quality.py
+    arguments)."""
     name, arm = same_as.split("/", 1)
     path = Path(out).parent / name / RESULTS_FILE
     if not path.is_file():
@@ -42,6 +43,8 @@ def shared_run(same_as: str, seed: int, argv: list[str], out: Path) -> dict | No
         return None
     if "ttq_command" not in run or training_args(shlex.split(run["ttq_command"])[2:]) != training_args(argv):
         return None
+    if run.get("kept") or (run.get("checkpoint") and not (path.parent / run["checkpoint"]).exists()):
+        return None  # its files are not here (a run the results page kept): post-evaluation needs the checkpoint
     there = Path("..") / name
     skip = ("arm", "seed", "command", "post_eval_done")
     return {**{k: v for k, v in run.items() if k not in skip}, "reused_from": f"{name}/{arm}/s{seed}",

@@ -26,7 +26,10 @@ def run(arm: str, seed: int, modes: float, kl: float, status: str = "done") -> d
 def fake_results(root: Path) -> Path:
     out = root / "results" / "r3gan_ablation"
     runs = {"rpgan-r1-r2/s0": run("rpgan-r1-r2", 0, 890.0, 0.20), "rpgan-r1-r2/s1": run("rpgan-r1-r2", 1, 910.0, 0.18),
-            "gan-r1-r2/s0": run("gan-r1-r2", 0, 600.0, 0.90), "gan-r1-r2/s1": run("gan-r1-r2", 1, 640.0, 0.80),
+            "gan-r1-r2/s0": run("gan-r1-r2", 0, 600.0, 0.90),
+            "gan-r1-r2/s1": {**run("gan-r1-r2", 1, 640.0, 0.80),  # kept from a run on another machine
+                             "system": {"cpu": {"model": "Other CPU", "avx2": True, "avx512f": True,
+                                                "avx512_bf16": True}}},
             "gan-r1/s0": {**run("gan-r1", 0, 3.0, 6.0, "diverged"), "wall_s": 30.0, "train_s": 40.0},
             "gan-r1/s1": {**run("gan-r1", 1, 5.0, 6.0, "diverged"), "reused_from": "other/gan-r1/s1"},
             "rpgan-r1/s0": {**run("rpgan-r1", 0, 0.0, 0.0), "status": "running", "post_eval_done": False,
@@ -39,7 +42,8 @@ def fake_results(root: Path) -> Path:
             for a in ("rpgan-r1-r2", "gan-r1-r2", "rpgan-r1", "gan-r1")}
     record = {"experiment": "r3gan_ablation", "unit": "kimg", "seeds": [0, 1], "arms": arms, "runs": runs,
               "command": f"python experiments/r3gan_ablation.py --out {ROOT}/results/r3gan_ablation",
-              "system": {"cpu": {"model": "Test CPU", "logical_cpus": 2}, "torch": "2.x", "torch_threads": 1},
+              "system": {"cpu": {"model": "Test CPU", "logical_cpus": 2, "avx2": True}, "torch": "2.x",
+                         "torch_threads": 1},
               "notes": {"base": "preset=tiny"},
               "floor": {"metrics": {"modes": 1000.0, "modes_kl": 0.01, "confident": 0.97}}}
     (out / "experiment.json").write_text(json.dumps(record))
@@ -63,6 +67,8 @@ def test_page_from_a_fake_results_folder(tmp_path):
     assert "real floor (half A vs half B)" in r3 and "within noise" in text.split("## R3GAN")[0]
     assert "| rpgan-r1/s0 | `python experiments/r3gan_ablation.py --out results/x --arms rpgan-r1 --seeds 0` | not " \
            "finished (the command resumes it) | ≥ 2.0 |" in r3  # a stopped run is not shown as running
+    assert "(last run on Test CPU, AVX2, 2 logical CPUs" in r3
+    assert "| 1 | Other CPU, AVX-512 + BF16 |" in r3 and "| 1 | Test CPU, AVX2 |" in r3  # each run's own machine
     assert "≥: a session of this run was killed" in r3  # a wall time that misses a killed session says so
     assert "| diverged (the run of other/gan-r1/s1, post-evaluated here) | 2.0 |" in r3  # taken from another
     assert "| done | 2.0 | 1.0 | 1 |" in r3 and "| diverged | ≥ 0.5 | 0.7 | 1 |" in r3  # less wall than training time
