@@ -22,13 +22,11 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from kept_runs import adopt_kept
+from kept_runs import ROOT, adopt_kept
 from resumable import resumable
-from shared_runs import shared_run
+from shared_runs import RESULTS_FILE, shared_run
 from wallclock import WallClock, left_by_killed_session
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS_FILE = "experiment.json"
 DEFAULT_SEEDS = "0,1,2"
 _TTQ: list[ModuleType] = []
 _HALVES: dict[tuple[str, int | None], tuple[torch.Tensor, Any]] = {}

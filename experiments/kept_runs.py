@@ -12,11 +12,10 @@ import json
 import shlex
 from pathlib import Path
 
-from shared_runs import training_args
+from shared_runs import RESULTS_FILE, training_args
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPT_ROOT = ROOT / "docs" / "results"
-RESULTS_FILE = "experiment.json"
 
 
 def portable(value: object, folders: tuple[str, ...] = ()) -> object:

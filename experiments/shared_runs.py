@@ -9,7 +9,7 @@ import json
 import shlex
 from pathlib import Path
 
-RESULTS_FILE = "experiment.json"
+RESULTS_FILE = "experiment.json"  # every experiment's record in its results folder
 
 
 def training_args(argv: list[str]) -> list[str]:
