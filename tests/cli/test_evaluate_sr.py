@@ -75,6 +75,7 @@ def test_scores_are_the_metrics_of_the_drawn_pairs_beside_bicubic(setup, capsys)
     (["--crop", "33"], "--crop 33 is not a multiple of the network's scale 2; use 32"),
     (["--fid-patch", "64"], "--fid-patch 64 is larger than the pairs"),
     (["--fid-features", "nope"], "no feature extractor 'nope'; registered: alexnet"),
+    (["--fid-features", "classifier-mnist"], "fid_crops: classifier-mnist was trained on handwritten digits alone"),
     (["--pairs", "100000", "--crop", "512"], "need 1171.9 GiB; use fewer or smaller pairs, or raise the limit"),
     (["--crop", "64"], "every image smaller than the 64x64 HR crop"),
 ])

@@ -379,7 +379,9 @@ def test_fid_on_crops_in_the_evaluation_selects_the_best_checkpoint(tmp_path, ti
 
 @pytest.mark.parametrize("metric, message", [("fid@vgg16", "not available for task=sr"),
                                              ("psnr@vgg16", "not available for task=sr"),
-                                             ("fid_crops@nope", "no feature extractor nope")])
+                                             ("fid_crops@nope", "no feature extractor nope"),
+                                             ("fid_crops@classifier-mnist", "trained on handwritten digits alone: "
+                                              "its FID on photo crops means nothing; use vgg16")])
 def test_sr_metrics_are_checked_when_built(tmp_path, metric, message):
     with pytest.raises(ConfigError, match=message):
         check_metrics(sr_config(tmp_path / "r", metrics=["psnr", metric]))

@@ -118,8 +118,10 @@ def net_diff(own: SRNetConfig | SRDiscConfig, saved: dict | None) -> dict[str, t
 def require_fid_extractors(names: set[str], weights: dict[str, str | None], size: int | None) -> None:
     """Before training: a UserError naming the fix when an extractor metrics=[fid_crops] needs cannot be built
     (e.g. the Inception weights are not installed)."""
-    from ganforge.metrics.features.registry import available_extractors, build_extractor
+    from ganforge.metrics.features.registry import available_extractors, build_extractor, digits_only
 
+    if digits_only(names):
+        raise UserError(f"fid_crops: {digits_only(names)}")
     for name in sorted(names):
         if name not in available_extractors():
             raise UserError(f"fid_crops: no feature extractor '{name}'; registered: "

@@ -207,7 +207,7 @@ def check_metrics(cfg: Any) -> None:
     from ganforge.training.sr_config import SR_METRICS
 
     if cfg.task == "sr":  # PSNR / SSIM / FID on crops of the held-out pairs (training.sr_task)
-        from ganforge.metrics.features.registry import available_extractors
+        from ganforge.metrics.features.registry import available_extractors, digits_only
 
         keys = list(cfg.metrics)
         unknown = [m for m in keys if m.partition("@")[0] not in SR_METRICS
@@ -220,6 +220,8 @@ def check_metrics(cfg: Any) -> None:
         if missing:
             raise ConfigError(f"metrics: no feature extractor {', '.join(missing)} for fid_crops; choose from "
                               f"{', '.join(available_extractors())}")
+        if digits_only(extractors):
+            raise ConfigError(f"metrics: fid_crops: {digits_only(extractors)} (fid_crops@vgg16)")
         if extractors and cfg.sr.eval_fid_patch > cfg.sr.crop:
             raise ConfigError(f"sr.eval_fid_patch {cfg.sr.eval_fid_patch} is larger than the held-out pairs (sr.crop "
                               f"{cfg.sr.crop}); set sr.eval_fid_patch to at most {cfg.sr.crop}")

@@ -50,6 +50,19 @@ def available_extractors() -> list[str]:
     return sorted(_REGISTRY)
 
 
+DIGITS_ONLY = frozenset({"classifier-mnist"})  # built-in extractors trained on handwritten digits alone
+
+
+def digits_only(names: set[str] | list[str]) -> str | None:
+    """Why the extractors `names` cannot score photos (one trained on digits alone), or None: a FID of photo crops
+    in a digit classifier's features would look like a number and mean nothing."""
+    bad = sorted(set(names) & DIGITS_ONLY)
+    if not bad:
+        return None
+    return (f"{', '.join(bad)} was trained on handwritten digits alone: its FID on photo crops means nothing; use "
+            "vgg16 (offline) or inception")
+
+
 def build_extractor(name: str, **options: Any) -> FeatureExtractor:
     """Build a registered extractor, passing only the options its factory accepts (None options dropped)."""
     if name not in _REGISTRY:
