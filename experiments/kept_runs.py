@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from shared_runs import RESULTS_FILE, training_args
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPT_ROOT = ROOT / "docs" / "results"
+ArgvOf = Callable[[int], list[str] | None]  # seed -> a run's time_to_quality.py arguments (None: not a ttq arm)
 
 
 def portable(value: object, folders: tuple[str, ...] = ()) -> object:
@@ -33,9 +35,9 @@ def out_of(command: str) -> str:
     return args[args.index("--out") + 1] if "--out" in args[:-1] else ""
 
 
-def same_run(run: dict, settings: dict, budget: float, ttq_argv: list[str] | None) -> bool:
-    """`run` (a kept record's run) is what an arm with `settings` and `budget` would train now; `ttq_argv`: this
-    run's time_to_quality.py arguments (None for a `ganforge compress` / `train` arm)."""
+def same_run(run: dict, budget: float, ttq_argv: list[str] | None) -> bool:
+    """`run` (a kept record's run, of an arm with the same settings) is what a run of `budget` would train now;
+    `ttq_argv`: this run's time_to_quality.py arguments (None for a `ganforge compress` / `train` arm)."""
     if run.get("status") not in ("done", "diverged") or not run.get("post_eval_done"):
         return False
     if abs(float(run.get("budget", -1)) - budget) > 1e-9:
@@ -47,7 +49,7 @@ def same_run(run: dict, settings: dict, budget: float, ttq_argv: list[str] | Non
         training_args(shlex.split(command)[2:]) == portable(training_args(ttq_argv))
 
 
-def adopt_kept(record: dict, name: str, wanted: dict[str, tuple[dict, float, object]], out: Path,
+def adopt_kept(record: dict, name: str, wanted: dict[str, tuple[dict, float, ArgvOf]], out: Path,
                kept_root: Path | None = None) -> list[str]:
     """Copy into `record` (of results folder `out`) the kept runs of experiment `name` that `record` lacks and that
     match `wanted` ({arm: (arm settings, budget, seed -> ttq argv or None)}); returns their keys. The kept machine
@@ -64,7 +66,7 @@ def adopt_kept(record: dict, name: str, wanted: dict[str, tuple[dict, float, obj
             continue
         settings, budget, argv_of = wanted[arm]
         settings, then = portable(settings, here), portable(then, there)
-        if {k: then.get(k) for k in settings} != settings or not same_run(run, settings, budget, argv_of(run["seed"])):
+        if {k: then.get(k) for k in settings} != settings or not same_run(run, budget, argv_of(run["seed"])):
             continue
         runs[key] = {**run, "kept": True, "system": run.get("system", kept.get("system", {}))}
         taken.append(key)
