@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from estimate import arm_wall, left_line
 from kept_runs import ROOT, adopt_kept
 from resumable import resumable
 from shared_runs import RESULTS_FILE, shared_run
@@ -105,7 +106,8 @@ def parse_args(name: str, argv: list[str] | None, add_args: Callable[[argparse.A
     p.add_argument("--every", type=float, help="evaluation points every this many units")
     p.add_argument("--num", type=int, help="samples per evaluation and real half (default: ttq's, half the data)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and their state, train nothing")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the time they would take here "
+                   "(from finished runs of their arm on this CPU kind); train nothing")
     p.add_argument("--redo-post-eval", action="store_true", dest="redo_post_eval",
                    help="evaluate finished runs again (e.g. after a metric was added), without training them")
     if add_args:
@@ -281,6 +283,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                                           for a in arms}, out)
     for key in taken:
         print(f"[{key}] finished earlier, taken from the record the results page keeps", flush=True)
+    made_on = record.get("system", {})  # the machine of runs recorded before runs kept their own
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
                   arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, **arm_settings(a)}
@@ -288,7 +291,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
     record.setdefault("runs", {})
     if taken and not args.dry_run:
         write_json(out / RESULTS_FILE, record)
-    failed = []
+    failed, estimates = [], []
     for arm in arms:
         for seed in arm.seeds or seeds:
             key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
@@ -300,7 +303,10 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
             if args.dry_run:
                 shared = taken_run(exp, arm, seed, args, out)
                 state = f"to take from {shared['reused_from']}" if shared else "to continue" if old else "to run"
-                print(f"[{key}] {state} ({budget:g} {exp.unit})", flush=True)
+                wall = arm_wall(record, arm.name, record["system"], made_on)
+                estimates.append(wall)
+                print(f"[{key}] {state} ({budget:g} {exp.unit}" + (f", about {wall / 60:.0f} min" if wall else "") +
+                      ")", flush=True)
                 continue
             try:
                 rec = run_one(exp, arm, seed, args, out, record, key)
@@ -308,6 +314,9 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                 print(f"[{key}] {e}; rerun the same command to continue", flush=True)
                 return 130
             failed += [key] if rec.get("status") == "failed" else []
+    if args.dry_run:
+        print(left_line(estimates), flush=True)
+        return 0
     ttq_results = out / "ttq" / "results.json"
     if ttq_results.is_file():  # the real-data floor the ttq points were measured against
         record["floor"] = json.loads(ttq_results.read_text())["floor"]

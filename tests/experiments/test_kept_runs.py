@@ -48,6 +48,9 @@ def no_training(monkeypatch):
 def test_a_new_folder_takes_the_kept_run_instead_of_training(tmp_path, kept, monkeypatch, capsys):
     no_training(monkeypatch)
     capsys.readouterr()
+    assert run(tmp_path / "second", "--dry-run") == 0  # a dry run lists it as taken and writes nothing
+    assert "[n100-none/s0] finished earlier, taken from the record" in capsys.readouterr().out
+    assert not (tmp_path / "second" / "experiment.json").exists()
     assert run(tmp_path / "second") == 0
     assert "[n100-none/s0] finished earlier, taken from the record the results page keeps" in capsys.readouterr().out
     rec = common.load_record(tmp_path / "second")["runs"]["n100-none/s0"]
@@ -68,7 +71,8 @@ def test_a_run_made_otherwise_is_not_taken(tmp_path, kept, capsys):
     capsys.readouterr()
     other = [a if a != "0.032" else "0.064" for a in COMMON]  # another budget
     assert run(tmp_path / "longer", "--dry-run", common_args=other) == 0
-    assert "[n100-none/s0] to run" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "[n100-none/s0] to run (0.064 kimg)" in shown and "1 run(s) left (1 without a finished run" in shown
     other = [a if a != "64" else "32" for a in COMMON]  # other evaluation sizes: another ttq command
     assert run(tmp_path / "smaller", "--dry-run", common_args=other) == 0
     assert "[n100-none/s0] to run" in capsys.readouterr().out
