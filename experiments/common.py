@@ -106,8 +106,8 @@ def parse_args(name: str, argv: list[str] | None, add_args: Callable[[argparse.A
     p.add_argument("--every", type=float, help="evaluation points every this many units")
     p.add_argument("--num", type=int, help="samples per evaluation and real half (default: ttq's, half the data)")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the time they would take here "
-                   "(from finished runs of their arm on this CPU kind); train nothing")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, their state and the time they would "
+                   "take here (from finished runs of their arm on this CPU kind); train nothing")
     p.add_argument("--redo-post-eval", action="store_true", dest="redo_post_eval",
                    help="evaluate finished runs again (e.g. after a metric was added), without training them")
     if add_args:
