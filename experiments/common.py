@@ -22,7 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from estimate import arm_wall, left_line
+from estimate import arm_wall, left_line, stamp_machine
 from kept_runs import ROOT, adopt_kept
 from resumable import resumable
 from shared_runs import RESULTS_FILE, shared_run
@@ -283,7 +283,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                                           for a in arms}, out)
     for key in taken:
         print(f"[{key}] finished earlier, taken from the record the results page keeps", flush=True)
-    made_on = record.get("system", {})  # the machine of runs recorded before runs kept their own
+    stamp_machine(record)
     record.update(experiment=exp.name, data=exp.data, unit=exp.unit, seeds=sorted(set(record.get("seeds", [])) |
                   set(seeds)), command=script_command(exp.name, argv), system=system_info(), notes=exp.notes,
                   arms={**record.get("arms", {}), **{a.name: {"label": a.label or a.name, **arm_settings(a)}
@@ -303,7 +303,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
             if args.dry_run:
                 shared = taken_run(exp, arm, seed, args, out)
                 state = f"to take from {shared['reused_from']}" if shared else "to continue" if old else "to run"
-                wall = arm_wall(record, arm.name, record["system"], made_on)
+                wall = arm_wall(record, arm.name, record["system"])
                 estimates.append(wall)
                 print(f"[{key}] {state} ({budget:g} {exp.unit}" + (f", about {wall / 60:.0f} min" if wall else "") +
                       ")", flush=True)

@@ -14,12 +14,18 @@ def same_cpu(a: dict, b: dict) -> bool:
     return all(a.get("cpu", {}).get(k) == b.get("cpu", {}).get(k) for k in CPU_KEYS)
 
 
-def arm_wall(record: dict, arm: str, here: dict, default: dict) -> float | None:
-    """Mean wall seconds of `arm`'s finished runs made on a CPU like `here` (a run without its own machine
-    description counts as made on `default`), None without one."""
+def stamp_machine(record: dict) -> None:
+    """Give every run without its own machine description the record's (runs recorded before runs kept their
+    own), before the record's is replaced by this machine's."""
+    for run in record.get("runs", {}).values():
+        run.setdefault("system", record.get("system", {}))
+
+
+def arm_wall(record: dict, arm: str, here: dict) -> float | None:
+    """Mean wall seconds of `arm`'s finished runs made on a CPU like `here`, None without one."""
     walls = [r["wall_s"] for r in record.get("runs", {}).values()
              if r.get("arm") == arm and r.get("status") == "done" and r.get("post_eval_done") and "wall_s" in r
-             and not r.get("reused_from") and same_cpu(r.get("system", default), here)]
+             and not r.get("reused_from") and same_cpu(r.get("system", {}), here)]
     return statistics.fmean(walls) if walls else None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from estimate import arm_wall, left_line
+from estimate import arm_wall, left_line, stamp_machine
 
 AVX2 = {"cpu": {"model": "EPYC", "logical_cpus": 2, "avx2": True, "avx512f": False}}
 AVX512 = {"cpu": {"model": "EPYC", "logical_cpus": 2, "avx2": True, "avx512f": True}}
@@ -14,14 +14,13 @@ def done(arm: str, wall: float, **extra) -> dict:
 
 
 def test_only_finished_runs_of_the_arm_on_this_cpu_kind_count():
-    record = {"runs": {"a/s0": done("a", 600.0, system=AVX2), "a/s1": done("a", 800.0),  # made on the default
+    record = {"runs": {"a/s0": done("a", 600.0, system=AVX2), "a/s1": done("a", 800.0, system=AVX2),
                        "a/s2": done("a", 150.0, system=AVX512), "b/s0": done("b", 60.0, system=AVX2),
                        "a/s3": {**done("a", 5.0, system=AVX2), "status": "running"},
-                       "a/s4": done("a", 1.0, system=AVX2, reused_from="other/a/s4")}}
-    assert arm_wall(record, "a", AVX2, AVX2) == pytest.approx(700.0)
-    assert arm_wall(record, "a", AVX2, AVX512) == pytest.approx(600.0)  # s1 was made on the other kind
-    assert arm_wall(record, "a", AVX512, AVX2) == pytest.approx(150.0)
-    assert arm_wall(record, "c", AVX2, AVX2) is None
+                       "a/s4": done("a", 1.0, system=AVX2, reused_from="other/a/s4"), "a/s5": done("a", 9.0)}}
+    assert arm_wall(record, "a", AVX2) == pytest.approx(700.0)
+    assert arm_wall(record, "a", AVX512) == pytest.approx(150.0)
+    assert arm_wall(record, "c", AVX2) is None
 
 
 def test_the_line_counts_the_runs_without_an_estimate():
@@ -29,3 +28,9 @@ def test_the_line_counts_the_runs_without_an_estimate():
                                                  "finished run of their arm on this CPU to estimate from)")
     assert left_line([3600.0]) == "1 run(s) left; about 1.0 h for 1 of them on this CPU"
     assert left_line([]) == "0 run(s) left"
+
+
+def test_runs_recorded_without_their_machine_get_the_records():
+    record = {"system": AVX512, "runs": {"a/s0": done("a", 150.0), "a/s1": done("a", 600.0, system=AVX2)}}
+    stamp_machine(record)
+    assert record["runs"]["a/s0"]["system"] == AVX512 and record["runs"]["a/s1"]["system"] == AVX2
