@@ -303,7 +303,9 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
             if args.dry_run:
                 shared = taken_run(exp, arm, seed, args, out)
                 state = f"to take from {shared['reused_from']}" if shared else "to continue" if old else "to run"
-                wall = arm_wall(record, arm.name, record["system"])
+                # a finished run given a longer budget continues from where it ended
+                done = old.get("budget", 0.0) if old and old.get("status") == "done" else 0.0
+                wall = arm_wall(record, arm.name, record["system"], budget - done)
                 estimates.append(wall)
                 print(f"[{key}] {state} ({budget:g} {exp.unit}" + (f", about {wall / 60:.0f} min" if wall else "") +
                       ")", flush=True)

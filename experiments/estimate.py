@@ -21,9 +21,11 @@ def stamp_machine(record: dict) -> None:
         run.setdefault("system", record.get("system", {}))
 
 
-def arm_wall(record: dict, arm: str, here: dict) -> float | None:
-    """Mean wall seconds of `arm`'s finished runs made on a CPU like `here`, None without one."""
-    walls = [r["wall_s"] for r in record.get("runs", {}).values()
+def arm_wall(record: dict, arm: str, here: dict, budget: float | None = None) -> float | None:
+    """Mean wall seconds of `arm`'s finished runs made on a CPU like `here`, scaled to `budget` (in the runs' unit)
+    when given; None without such a run."""
+    walls = [r["wall_s"] * (budget / r["budget"] if budget and r.get("budget") else 1.0)
+             for r in record.get("runs", {}).values()
              if r.get("arm") == arm and r.get("status") == "done" and r.get("post_eval_done") and "wall_s" in r
              and not r.get("reused_from") and same_cpu(r.get("system", {}), here)]
     return statistics.fmean(walls) if walls else None

@@ -16,7 +16,9 @@ main D. The curves are drawn against kimg and against training minutes (the time
 
 Metrics use the MNIST classifier's features, not ImageNet's: a D on ImageNet features is not flattered by them.
 
-    python experiments/pretrained_d.py                             # 12 arms x seeds 0,1,2, 100 kimg each
+Each size trains as long as data_efficient.py's (--size-kimg, the same default), so `aug` can take its runs.
+
+    python experiments/pretrained_d.py                             # 12 arms x seeds 0,1,2
     python experiments/pretrained_d.py --sizes 100 --arms n100-aug,n100-va1 --budget 20 --seeds 0
 """
 
@@ -33,7 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aggregate import Stat
 from common import Arm, Check, Experiment, PaperRow, final_generator, main
-from data_efficient import augment_overrides, d_overfit, data_size, fid_all, gain_note, split
+from data_efficient import (
+    SIZE_KIMG,
+    augment_overrides,
+    budget_note,
+    d_overfit,
+    data_size,
+    fid_all,
+    gain_note,
+    size_budgets,
+    split,
+)
 
 NAME = "pretrained_d"
 TITLE = "Discriminators on pretrained networks: vision-aided and Projected GAN with few digits"
@@ -70,6 +82,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist5k")
     p.add_argument("--base", default="preset=tiny", help="overrides every arm starts from")
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="training-set sizes")
+    p.add_argument("--size-kimg", default=SIZE_KIMG, dest="size_kimg",
+                   help="size:kimg,...: each training-set size's budget (--budget overrides it for every arm)")
     p.add_argument("--ada-kimg", type=float, default=20.0, dest="ada_kimg", help="ADA's p speed (kimg for 0 -> 1)")
     p.add_argument("--va-backbones", default="vgg16,alexnet", dest="va_backbones",
                    help="the two vision-aided backbones (registered names; va1 uses the first)")
@@ -117,17 +131,18 @@ def label(kind: str, args: argparse.Namespace) -> str:
 
 
 def make(args: argparse.Namespace) -> Experiment:
-    """Sizes x discriminator kinds on the base recipe, equal kimg."""
+    """Sizes x discriminator kinds on the base recipe, equal kimg within a size."""
     base = shlex.split(args.base)
+    budgets = size_budgets(args)
     arms = [Arm(f"n{n}-{kind}", [*base, f"data_size={n}", *arm_overrides(kind, args)],
-                label=f"{n} digits, {label(kind, args)}",
+                label=f"{n} digits, {label(kind, args)}", budget=kimg,
                 same_as=f"data_efficient/n{n}-ada" if kind == "aug" else None)
-            for n in (int(s) for s in args.sizes.split(",")) for kind in KINDS]
+            for n, kimg in budgets.items() for kind in KINDS]
     notes = {"base": args.base, "ada_kimg": args.ada_kimg, "va_backbones": args.va_backbones,
              "projected_backbone": args.projected_backbone, "va_resolution": args.va_resolution,
              "va2_resolution": args.va2_resolution, "va_warmup_kimg": args.va_warmup,
              "projected_resolution": args.projected_resolution, "backbone_precision": args.precision,
-             "budget": "equal kimg per arm"}
+             "budget": budget_note(budgets)}
     return Experiment(NAME, args.data, arms, unit="kimg", budget=100.0, every=20.0, post_eval=post_eval, notes=notes)
 
 

@@ -23,6 +23,14 @@ def test_only_finished_runs_of_the_arm_on_this_cpu_kind_count():
     assert arm_wall(record, "c", AVX2) is None
 
 
+def test_walls_scale_to_the_budget_left():
+    record = {"runs": {"a/s0": done("a", 600.0, system=AVX2, budget=100.0),
+                       "a/s1": done("a", 1200.0, system=AVX2, budget=200.0)}}
+    assert arm_wall(record, "a", AVX2, 300.0) == pytest.approx(1800.0)
+    assert arm_wall(record, "a", AVX2, 100.0) == pytest.approx(600.0)
+    assert arm_wall(record, "a", AVX2) == pytest.approx(900.0)
+
+
 def test_the_line_counts_the_runs_without_an_estimate():
     assert left_line([1800.0, 5400.0, None]) == ("3 run(s) left; about 2.0 h for 2 of them on this CPU (1 without a "
                                                  "finished run of their arm on this CPU to estimate from)")

@@ -71,9 +71,9 @@ def test_interrupted_experiment_resumes_and_skips_finished_runs(tmp_path, monkey
 
 
 def claim_args(module, **kw) -> argparse.Namespace:
-    p = argparse.ArgumentParser()
-    module.add_args(p)
-    return argparse.Namespace(**{**vars(p.parse_args([])), **kw})
+    """The claim script's arguments as its main parses them, with `kw` replacing some."""
+    args = common.parse_args(module.NAME, [], getattr(module, "add_args", None))
+    return argparse.Namespace(**{**vars(args), **kw})
 
 
 @pytest.mark.parametrize("name", ["r3gan_ablation", "sd_gan", "data_efficient", "pretrained_d"])
