@@ -30,7 +30,6 @@ from wallclock import WallClock, left_by_killed_session
 
 DEFAULT_SEEDS = "0,1,2"
 _TTQ: list[ModuleType] = []
-_HALVES: dict[tuple[str, int | None], tuple[torch.Tensor, Any]] = {}
 
 
 @dataclass
@@ -140,9 +139,14 @@ def load_record(out: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def arm_budget(exp: Experiment, arm: Arm, args: argparse.Namespace) -> float:
+    """An arm's length: its own, else --budget, else the experiment's."""
+    return arm.budget or args.budget or exp.budget
+
+
 def ttq_argv(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out: Path) -> list[str]:
     """The time_to_quality.py arguments of one (arm, seed): one configuration named <arm>-s<seed>."""
-    budget = arm.budget or args.budget or exp.budget
+    budget = arm_budget(exp, arm, args)
     every = min(arm.every or args.every or exp.every, budget)
     argv = ["--data", exp.data, f"--{exp.unit}", f"{budget:g}", "--eval-every", f"{every:g}", "--out", str(out / "ttq"),
             "--seed", str(seed), "--config", f"{arm.name}-s{seed}={shlex.join(arm.overrides)}"]
@@ -205,7 +209,7 @@ def run_cli_arm(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, 
 
     command = "compress" if arm.compress is not None else "train"
     run_dir = out / command / f"{arm.name}-s{seed}"
-    budget = arm.budget or args.budget or exp.budget
+    budget = arm_budget(exp, arm, args)
     flags = [f.replace("{seed}", str(seed)) for f in (arm.compress if command == "compress" else arm.train) or []]
     fresh = [command, *flags, "--out", str(run_dir), "--kimg", f"{budget:g}", "--seed", str(seed), "--overwrite"]
     resume = resumable(run_dir, command, flags, seed)
@@ -278,7 +282,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
                          f"{', '.join(a.name for a in exp.arms)}")
     arms = [a for a in exp.arms if wanted is None or a.name in wanted]
     refuse_changed_arms(record, arms, out)
-    budgets = {a.name: a.budget or args.budget or exp.budget for a in arms}
+    budgets = {a.name: arm_budget(exp, a, args) for a in arms}
     taken = adopt_kept(record, exp.name, {a.name: (arm_settings(a), budgets[a.name], ttq_argv_of(exp, a, args, out))
                                           for a in arms}, out)
     for key in taken:
@@ -294,7 +298,7 @@ def run_experiment(exp: Experiment, args: argparse.Namespace, argv: list[str]) -
     failed, estimates = [], []
     for arm in arms:
         for seed in arm.seeds or seeds:
-            key, budget = f"{arm.name}/s{seed}", arm.budget or args.budget or exp.budget
+            key, budget = f"{arm.name}/s{seed}", arm_budget(exp, arm, args)
             old = record["runs"].get(key)
             if run_done(old, budget) and (not args.redo_post_eval or old.get("kept")):
                 print(f"[{key}] finished earlier; skipped" + (" (a kept record: its checkpoint is not here to "
@@ -357,7 +361,7 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
     try:
         runner = run_cli_arm if arm.compress is not None or arm.train is not None else run_ttq_arm
         # --redo-post-eval reaches here with a finished run: keep its training, evaluate it again
-        trained = run_done(old, arm.budget or args.budget or exp.budget) and {"status": old["status"]}
+        trained = run_done(old, arm_budget(exp, arm, args)) and {"status": old["status"]}
         rec.update(trained or shared or runner(exp, arm, seed, args, out), post_eval_done=False)
         if exp.post_eval is not None:
             rec["final"].update(exp.post_eval(exp, rec, args, out))
@@ -380,31 +384,6 @@ def run_one(exp: Experiment, arm: Arm, seed: int, args: argparse.Namespace, out:
     return rec
 
 
-def real_reference(data: str, num: int | None) -> tuple[torch.Tensor, Any]:
-    """ttq's fixed real halves (A as images, B as the reference set) of a dataset: every number is measured
-    against half B, as the ttq points and the real floor are."""
-    from ganforge.data import load_dataset
-
-    key = (data, num)
-    if key not in _HALVES:
-        _HALVES[key] = load_ttq().real_halves(load_dataset(data), num)
-    return _HALVES[key]
-
-
-def final_generator(rec: dict, out: Path) -> Any:
-    """The EMA generator of a run record's final checkpoint (a compress run: its selected generator)."""
-    from ganforge.training.load import load_generator
-
-    return load_generator(out / rec["checkpoint"])
-
-
-def net_overrides(net: Any) -> list[str]:
-    """`net.<field>=<json>` for every field of a NetworkConfig (the exact architecture as config overrides)."""
-    import dataclasses
-
-    return [f"net.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in dataclasses.asdict(net).items()]
-
-
 def main(make: Callable[[argparse.Namespace], Experiment], name: str, doc: str, argv: list[str] | None = None,
          add_args: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
     """Entry point of every experiment script: parse, build the experiment, run it. A refusal (bad input, a folder
@@ -420,5 +399,5 @@ def main(make: Callable[[argparse.Namespace], Experiment], name: str, doc: str, 
         return 2
 
 
-__all__ = ["ROOT", "Arm", "Check", "Experiment", "PaperRow", "final_generator", "load_record",
-           "load_ttq", "main", "net_overrides", "real_reference", "relative", "run_experiment", "write_json"]
+__all__ = ["ROOT", "Arm", "Check", "Experiment", "PaperRow", "load_record", "load_ttq", "main", "relative",
+           "run_experiment", "write_json"]

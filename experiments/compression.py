@@ -26,7 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Arm, Check, Experiment, PaperRow, final_generator, main, net_overrides, real_reference
+from common import Arm, Check, Experiment, PaperRow, main
+from final_eval import final_generator, net_overrides, real_reference
 
 NAME = "compression"
 TITLE = "SDAKD and NICKEL & DiME: distilled students beat the naive small GAN"

@@ -28,7 +28,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aggregate import Stat
-from common import Arm, Check, Experiment, PaperRow, final_generator, main
+from common import Arm, Check, Experiment, PaperRow, main
+from final_eval import final_generator
 
 NAME = "data_efficient"
 TITLE = "Data-efficient training: augmentation helps more as the data shrink"

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from aggregate import Stat
-from common import Arm, Check, Experiment, PaperRow, final_generator, main
+from common import Arm, Check, Experiment, PaperRow, main
 from data_efficient import (
     SIZE_KIMG,
     augment_overrides,
@@ -46,6 +46,7 @@ from data_efficient import (
     size_budgets,
     split,
 )
+from final_eval import final_generator
 
 NAME = "pretrained_d"
 TITLE = "Discriminators on pretrained networks: vision-aided and Projected GAN with few digits"

@@ -23,7 +23,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Arm, Check, Experiment, PaperRow, final_generator, main, net_overrides, real_reference
+from common import Arm, Check, Experiment, PaperRow, main
+from final_eval import final_generator, net_overrides, real_reference
 
 NAME = "sd_gan"
 TITLE = "SD-GAN Tables 1 and 3: self-distillation improves FID/rFID and steadies the trajectory"
