@@ -42,7 +42,7 @@ SHOWN = ["fid_all@classifier-mnist", "fid@classifier-mnist", "d_overfit", "confi
 CURVES = ["fid@classifier-mnist"]
 SIZES = (100, 500, 1000)
 # 500 digits, no augmentation: E[D_train] - E[D_held-out] grew from +0.05 to +0.08 between 100 and 200 kimg in
-# every seed, and FID kept falling (4.2 to 2.9); at 100 kimg neither had settled
+# every seed, and FID kept falling (4.2 to 2.8); at 100 kimg neither had settled
 SIZE_KIMG = "100:100,500:200,1000:300"
 AUGMENTS = {"none": "no augmentation", "diffaugment": "DiffAugment", "ada": "ADA"}
 # the slides (002_193bdac1dd80552d.txt) show the effect as figures only: the paper column is qualitative
