@@ -38,7 +38,8 @@ CLAIM = ("With 100, 500 and 1,000 training digits and training long enough that 
          "the fewer the digits (slides 002, 'GANs heavily deteriorate given limited data', 'Benefit with varying "
          "training samples').")
 COMMAND = "python experiments/data_efficient.py"
-SHOWN = ["fid_all@classifier-mnist", "fid@classifier-mnist", "d_overfit", "confident"]
+FID_ALL = "fid_all@classifier-mnist"  # FID against all 5,000 digits
+SHOWN = [FID_ALL, "fid@classifier-mnist", "d_overfit", "confident"]
 CURVES = ["fid@classifier-mnist"]
 SIZES = (100, 500, 1000)
 # 500 digits, no augmentation: E[D_train] - E[D_held-out] grew from +0.05 to +0.08 between 100 and 200 kimg in
@@ -52,7 +53,7 @@ PAPER = [PaperRow("n100-diffaugment", "fid_all", "better than none",
                   "slides: 'Benefit with varying training samples'"),
          PaperRow("n100-none", "d_overfit", "> 0 (D overfits)", "slides: 'Discriminator overfitting', r_t")]
 CHECKS = [Check(f"{AUGMENTS[a]} improves FID (all 5,000) with {n} digits", f"n{n}-{a}", f"n{n}-none",
-                "fid_all@classifier-mnist") for n in SIZES for a in ("diffaugment", "ada")]
+                FID_ALL) for n in SIZES for a in ("diffaugment", "ada")]
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -135,7 +136,7 @@ def fid_all(G: Any, full: Any, num: int) -> dict[str, float]:
     from ganforge.metrics import evaluate_generator
 
     key = "fid@classifier-mnist"
-    return {"fid_all@classifier-mnist": evaluate_generator(G, full, key, num=num, seed=0)[key]}
+    return {FID_ALL: evaluate_generator(G, full, key, num=num, seed=0)[key]}
 
 
 def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor) -> dict[str, float]:
@@ -173,16 +174,19 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
 
 def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: str, against: str) -> list[str]:
     """Arm kind's FID gain (all 5,000) over arm base at each size (of the means), and whether it grows as the data
-    shrink; nothing until two sizes have both arms."""
+    shrink; nothing until two sizes have both arms. Sizes with fewer than 2 seeds of either arm say so."""
     gains = []
     for n in SIZES:
-        b, k = (summary.get(f"n{n}-{x}", {}).get("fid_all@classifier-mnist") for x in (base, kind))
+        b, k = (summary.get(f"n{n}-{x}", {}).get(FID_ALL) for x in (base, kind))
         if b is not None and k is not None and b.n and k.n:
-            gains.append((n, 100 * (b.mean - k.mean) / b.mean))
+            gains.append((n, 100 * (b.mean - k.mean) / b.mean, min(b.n, k.n)))
     if len(gains) < 2:
         return []
-    grows = all(g1 >= g2 for (_, g1), (_, g2) in itertools.pairwise(gains))
-    shown = ", ".join(f"{n} digits {g:+.1f}%" for n, g in gains)
+    shown = ", ".join(f"{n} digits {g:+.1f}%" + (f" ({seeds} seed)" if seeds < 2 else "") for n, g, seeds in gains)
+    if all(g <= 0 for _, g, _ in gains):
+        return [f"{name} FID gain over {against} (of the means): {shown}; worse than {against} at every size, so "
+                "there is no gain to grow as the data shrink."]
+    grows = all(g1 >= g2 for (_, g1, _), (_, g2, _) in itertools.pairwise(gains))
     return [f"{name} FID gain over {against} (of the means): {shown}; the gain "
             f"{'grows' if grows else 'does not grow steadily'} as the data shrink."]
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from aggregate import Stat
 from common import Arm, Check, Experiment, PaperRow, main
 from data_efficient import (
+    FID_ALL,
     SIZE_KIMG,
     augment_overrides,
     budget_note,
@@ -56,14 +57,14 @@ CLAIM = ("With few training images, adding a vision-aided discriminator (a froze
          "training', 'Add 2nd Vision-aided discriminator', 'Benefit with varying training samples', 'Faster "
          "Convergence with Projected GANs').")
 COMMAND = "python experiments/pretrained_d.py"
-SHOWN = ["fid_all@classifier-mnist", "fid@classifier-mnist", "d_overfit", "confident"]
+SHOWN = [FID_ALL, "fid@classifier-mnist", "d_overfit", "confident"]
 CURVES = ["fid@classifier-mnist"]
 CURVE_AXES = ("kimg", "train_minutes")
 SIZES = (100, 500, 1000)
 KINDS = {"aug": "augmentation alone (ADA)", "va1": "+ one vision-aided D", "va2": "+ two vision-aided Ds",
          "projected": "Projected GAN D"}
 NOTE_NAMES = {"va1": "One vision-aided D", "va2": "Two vision-aided Ds", "projected": "The Projected GAN D"}
-FID = "fid_all@classifier-mnist"
+FID = FID_ALL
 # the slides (002_193bdac1dd80552d.txt) show these effects as figures only: the paper column is qualitative
 PAPER = [PaperRow("n100-va1", "fid_all", "better than StyleGAN2-ADA",
                   "slides: 'Low-shot Generation with 100 samples'"),

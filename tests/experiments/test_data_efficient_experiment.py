@@ -46,3 +46,13 @@ def test_page_note_gives_the_overfit_ratio_and_its_two_sides():
     assert notes[0] == ("D-overfit ratio without augmentation, 100 digits: 1.3 ± 0.9 (clearly above 0; "
                         "E[D_train] - E[D_held-out] +0.3, E[D_train] - E[D_generated] +0.25).")
     assert notes[1] == "D-overfit ratio without augmentation, 500 digits: -0.5 ± 1.3 (not clearly above 0)."
+
+
+def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_have_one_seed():
+    summary = {"n100-none": {data_efficient.FID_ALL: Stat(5.0, 0.5, 3)},
+               "n100-diffaugment": {data_efficient.FID_ALL: Stat(10.0, 0.3, 3)},
+               "n500-none": {data_efficient.FID_ALL: Stat(3.0, 0.2, 3)},
+               "n500-diffaugment": {data_efficient.FID_ALL: Stat(15.0, 0.0, 1)}}
+    note = data_efficient.gain_note(summary, "diffaugment", "none", "DiffAugment", "none")
+    assert note == ["DiffAugment FID gain over none (of the means): 100 digits -100.0%, 500 digits -400.0% (1 seed); "
+                    "worse than none at every size, so there is no gain to grow as the data shrink."]
