@@ -76,7 +76,10 @@ def augment_overrides(kind: str, ada_kimg: float) -> list[str]:
 
 def size_budgets(args: argparse.Namespace) -> dict[int, float | None]:
     """Each of --sizes' budget in kimg from --size-kimg (None: --budget decides, the same for every arm)."""
-    sizes = [int(s) for s in args.sizes.split(",")]
+    try:
+        sizes = [int(s) for s in args.sizes.split(",")]
+    except ValueError:
+        raise SystemExit(f"--sizes {args.sizes!r}: give training-set sizes as integers, e.g. 100,500,1000") from None
     if args.budget:
         return dict.fromkeys(sizes)
     try:
@@ -91,6 +94,7 @@ def size_budgets(args: argparse.Namespace) -> dict[int, float | None]:
 
 
 def budget_note(budgets: dict[int, float | None]) -> str:
+    """The page's line on how long each arm trained."""
     if None in budgets.values():
         return "equal kimg per arm"
     return "equal kimg per arm at each size: " + ", ".join(f"{n} digits {k:g} kimg" for n, k in budgets.items())

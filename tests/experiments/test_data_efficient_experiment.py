@@ -30,11 +30,13 @@ def test_budget_flag_gives_every_arm_the_same_length():
     assert set(budgets(pretrained_d, budget=20.0, sizes="100").values()) == {None}
 
 
-@pytest.mark.parametrize("size_kimg, message", [("100:100,500:200", "missing: 1000"), ("100=100", "size:kimg pairs"),
-                                                ("100:0,500:1,1000:1", "positive budget")])
-def test_bad_size_budgets_are_refused_in_one_line(size_kimg, message):
+@pytest.mark.parametrize("flags, message", [({"size_kimg": "100:100,500:200"}, "missing: 1000"),
+                                           ({"size_kimg": "100=100"}, "size:kimg pairs"),
+                                           ({"size_kimg": "100:0,500:1,1000:1"}, "positive budget"),
+                                           ({"sizes": "100,five"}, "sizes as integers")])
+def test_bad_sizes_and_budgets_are_refused_in_one_line(flags, message):
     with pytest.raises(SystemExit, match=message):
-        data_efficient.make(claim_args(data_efficient, out="unused", size_kimg=size_kimg))
+        data_efficient.make(claim_args(data_efficient, out="unused", **flags))
 
 
 def test_page_note_gives_the_overfit_ratio_and_its_two_sides():
