@@ -59,11 +59,16 @@ CHECKS = [Check(f"{AUGMENTS[a]} improves FID (all 5,000) with {n} digits", f"n{n
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist5k")
     p.add_argument("--base", default="preset=tiny", help="overrides every arm starts from")
+    add_size_args(p)
+    p.add_argument("--ada-kimg", type=float, default=20.0, dest="ada_kimg", help="ADA's p speed (kimg for 0 -> 1)")
+    p.add_argument("--fid-num", type=int, default=5000, dest="fid_num", help="samples for the FID against all data")
+
+
+def add_size_args(p: argparse.ArgumentParser) -> None:
+    """--sizes and --size-kimg, shared with pretrained_d.py so both train each size equally long."""
     p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="training-set sizes")
     p.add_argument("--size-kimg", default=SIZE_KIMG, dest="size_kimg",
                    help="size:kimg,...: each training-set size's budget (--budget overrides it for every arm)")
-    p.add_argument("--ada-kimg", type=float, default=20.0, dest="ada_kimg", help="ADA's p speed (kimg for 0 -> 1)")
-    p.add_argument("--fid-num", type=int, default=5000, dest="fid_num", help="samples for the FID against all data")
 
 
 def augment_overrides(kind: str, ada_kimg: float) -> list[str]:

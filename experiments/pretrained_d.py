@@ -37,7 +37,8 @@ from aggregate import Stat
 from common import Arm, Check, Experiment, PaperRow, main
 from data_efficient import (
     FID_ALL,
-    SIZE_KIMG,
+    SIZES,
+    add_size_args,
     augment_overrides,
     budget_note,
     d_overfit,
@@ -60,11 +61,10 @@ COMMAND = "python experiments/pretrained_d.py"
 SHOWN = [FID_ALL, "fid@classifier-mnist", "d_overfit", "confident"]
 CURVES = ["fid@classifier-mnist"]
 CURVE_AXES = ("kimg", "train_minutes")
-SIZES = (100, 500, 1000)
 KINDS = {"aug": "augmentation alone (ADA)", "va1": "+ one vision-aided D", "va2": "+ two vision-aided Ds",
          "projected": "Projected GAN D"}
 NOTE_NAMES = {"va1": "One vision-aided D", "va2": "Two vision-aided Ds", "projected": "The Projected GAN D"}
-FID = FID_ALL
+FID = FID_ALL  # the name this module's notes and tests use
 # the slides (002_193bdac1dd80552d.txt) show these effects as figures only: the paper column is qualitative
 PAPER = [PaperRow("n100-va1", "fid_all", "better than StyleGAN2-ADA",
                   "slides: 'Low-shot Generation with 100 samples'"),
@@ -83,9 +83,7 @@ CHECKS = [*(Check(f"One vision-aided D improves FID (all 5,000) with {n} digits"
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist5k")
     p.add_argument("--base", default="preset=tiny", help="overrides every arm starts from")
-    p.add_argument("--sizes", default=",".join(map(str, SIZES)), help="training-set sizes")
-    p.add_argument("--size-kimg", default=SIZE_KIMG, dest="size_kimg",
-                   help="size:kimg,...: each training-set size's budget (--budget overrides it for every arm)")
+    add_size_args(p)
     p.add_argument("--ada-kimg", type=float, default=20.0, dest="ada_kimg", help="ADA's p speed (kimg for 0 -> 1)")
     p.add_argument("--va-backbones", default="vgg16,alexnet", dest="va_backbones",
                    help="the two vision-aided backbones (registered names; va1 uses the first)")
