@@ -79,19 +79,26 @@ def augment_config(method: str, args: argparse.Namespace) -> AugmentConfig:
 
 
 @torch.no_grad()
-def mean_logit(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> float:
-    """D's mean logit per image, in batches of whole D inputs: a PacGAN D takes net.pack images per input and its
-    minibatch-std layer groups inputs, so each batch holds a multiple of both and a leftover remainder is dropped."""
+def d_logits(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """D's logit for each of its inputs, in batches of whole D inputs: a PacGAN D takes net.pack images per input
+    and its minibatch-std layer groups inputs, so each batch holds a multiple of both and a leftover remainder is
+    dropped. One logit per pack of net.pack consecutive images."""
     from ganforge.networks.layers import MinibatchStd
 
     groups = [m.group for m in D.modules() if isinstance(m, MinibatchStd)]
     unit = max(1, getattr(D, "pack", 1)) * max([1, *groups])
     n, batch = len(images_u8) - len(images_u8) % unit, max(unit, batch - batch % unit)
     if n == 0:
-        raise ValueError(f"mean_logit needs at least {unit} images (net.pack x net.mbstd_group), got {len(images_u8)}")
+        raise ValueError(f"D's logits need at least {unit} images (net.pack x net.mbstd_group), got {len(images_u8)}")
     D.eval()
-    total = sum(D(to_float(images_u8[i:min(i + batch, n)])).float().sum().item() for i in range(0, n, batch))
-    return total / n
+    return torch.cat([D(to_float(images_u8[i:min(i + batch, n)])).float().flatten() for i in range(0, n, batch)])
+
+
+def mean_logit(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> float:
+    """The sum of D's logits (d_logits) over the images they judged: per image, so a PacGAN D's pack logit counts
+    once for its net.pack images (the unit of the kept D-overfit records)."""
+    scores = d_logits(D, images_u8, batch)
+    return float(scores.sum()) / (len(scores) * max(1, getattr(D, "pack", 1)))
 
 
 def train_and_evaluate(method: str, args: argparse.Namespace, data: tuple[ImageDataset, ...]) -> dict:

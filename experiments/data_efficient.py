@@ -150,17 +150,21 @@ def fid_all(G: Any, full: Any, num: int) -> dict[str, float]:
 
 def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor) -> dict[str, float]:
     """The slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] - E[D_generated]) of the checkpoint's
-    D, with as many of G's samples as held-out images."""
-    from augment_comparison import mean_logit
+    D, with as many of G's samples as held-out images; and d_auc, the chance that D scores a training input above a
+    held-out one: offset-free and bounded, 0.5 when D has not memorised (the ratio's denominator can be ~0)."""
+    from augment_comparison import d_logits
+    from scipy.stats import mannwhitneyu
 
     from ganforge.metrics import generate_images
     from ganforge.training.load import load_discriminator
 
     D = load_discriminator(checkpoint)
     fake = generate_images(G, len(held), seed=1)
-    d_train, d_held, d_gen = (mean_logit(D, x) for x in (train, held, fake))
+    s_train, s_held, s_gen = (d_logits(D, x).double().numpy() for x in (train, held, fake))
+    d_train, d_held, d_gen = (float(s.mean()) for s in (s_train, s_held, s_gen))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
-    return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen}
+    auc = float(mannwhitneyu(s_train, s_held).statistic) / (len(s_train) * len(s_held))  # U / (n1 n2) = ROC AUC
+    return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen, "d_auc": auc}
 
 
 def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
@@ -175,20 +179,36 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
             if all(k in arm for k in ("d_train", "d_heldout", "d_generated")):  # the ratio's two sides, of the means
                 parts = (f"; E[D_train] - E[D_held-out] {arm['d_train'].mean - arm['d_heldout'].mean:+.3g}, "
                          f"E[D_train] - E[D_generated] {arm['d_train'].mean - arm['d_generated'].mean:+.3g}")
+            auc = arm.get("d_auc")
+            if auc is not None and auc.n:  # the offset-free check beside the ratio
+                seen = "above" if auc.mean - auc.std > 0.5 else "not clearly above"
+                parts += (f"; D scores a training input above a held-out one with probability {auc.text()} "
+                          f"({seen} chance, 0.5)")
             lines.append(f"D-overfit ratio without augmentation, {n} digits: {s.text()} ({state}{parts}).")
     for a in ("diffaugment", "ada"):
         lines += gain_note(summary, a, "none", AUGMENTS[a], "none")
+    da = fid_gains(summary, "diffaugment", "none")
+    if len(da) >= 2 and all(g <= 0 for _, g, _ in da):
+        lines.append("Why DiffAugment does worse here: its full policy makes the recipe's packed D (net.pack=4) stop "
+                     "discriminating after about 20 kimg (docs/augment.md, 'DiffAugment and the CPU recipe's packed "
+                     "discriminator').")
     return lines
 
 
-def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: str, against: str) -> list[str]:
-    """Arm kind's FID gain (all 5,000) over arm base at each size (of the means), and whether it grows as the data
-    shrink; nothing until two sizes have both arms. Sizes with fewer than 2 seeds of either arm say so."""
+def fid_gains(summary: dict[str, dict[str, Stat]], kind: str, base: str) -> list[tuple[int, float, int]]:
+    """(size, % FID gain of arm kind over arm base (of the means), fewer seeds of the two) at each size with both."""
     gains = []
     for n in SIZES:
         b, k = (summary.get(f"n{n}-{x}", {}).get(FID_ALL) for x in (base, kind))
         if b is not None and k is not None and b.n and k.n:
             gains.append((n, 100 * (b.mean - k.mean) / b.mean, min(b.n, k.n)))
+    return gains
+
+
+def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: str, against: str) -> list[str]:
+    """Arm kind's FID gain (all 5,000) over arm base at each size (of the means), and whether it grows as the data
+    shrink; nothing until two sizes have both arms. Sizes with fewer than 2 seeds of either arm say so."""
+    gains = fid_gains(summary, kind, base)
     if len(gains) < 2:
         return []
     shown = ", ".join(f"{n} digits {g:+.1f}%" + (f" ({seeds} seed)" if seeds < 2 else "") for n, g, seeds in gains)

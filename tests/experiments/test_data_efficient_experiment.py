@@ -1,11 +1,13 @@
 """experiments/data_efficient.py: each training-set size gets its own budget (larger sets need longer runs before D
-overfits), pretrained_d.py follows the same sizes' budgets so it can take the ADA runs, and --budget overrides both."""
+overfits), pretrained_d.py follows the same budgets so it can take the ADA runs, --budget overrides both, and the
+D-overfit measures (the slides' ratio and the offset-free AUC) reach the page."""
 
 from __future__ import annotations
 
 import data_efficient
 import pretrained_d
 import pytest
+import torch
 from aggregate import Stat
 from test_experiment_runs import claim_args
 
@@ -50,6 +52,54 @@ def test_page_note_gives_the_overfit_ratio_and_its_two_sides():
     assert notes[1] == "D-overfit ratio without augmentation, 500 digits: -0.5 ± 1.3 (not clearly above 0)."
 
 
+def test_page_note_gives_the_offset_free_auc_beside_the_ratio():
+    summary = {"n500-none": {"d_overfit": Stat(-0.2, 0.9, 3), "d_auc": Stat(0.62, 0.03, 3)},
+               "n1000-none": {"d_overfit": Stat(0.4, 0.1, 3), "d_auc": Stat(0.52, 0.04, 3)}}
+    notes = data_efficient.page_notes(summary)
+    assert notes[0].endswith("(not clearly above 0; D scores a training input above a held-out one with "
+                             "probability 0.62 ± 0.03 (above chance, 0.5)).")
+    assert "0.52 ± 0.04 (not clearly above chance, 0.5)" in notes[1]
+
+
+def test_d_logits_keeps_one_score_per_input_in_order():
+    """d_logits scores each packed input once, whatever the batching, so the AUC compares the right inputs."""
+    import dataclasses
+
+    from augment_comparison import d_logits, mean_logit
+    from helpers import tiny_net
+
+    from ganforge.networks import make_networks
+
+    torch.manual_seed(0)
+    _, D = make_networks(dataclasses.replace(tiny_net(), pack=2, mbstd_group=0))
+    images = torch.randint(0, 256, (21, 1, 32, 32), dtype=torch.uint8)
+    scores = d_logits(D, images, batch=6)
+    assert scores.shape == (10,)  # 21 images, packs of 2: the last image dropped
+    assert torch.allclose(scores, d_logits(D, images[:20], batch=20), atol=1e-5)
+    assert mean_logit(D, images, batch=6) == pytest.approx(float(scores.sum()) / 20, rel=1e-6)  # per image
+
+
+def test_d_auc_sees_a_discriminator_that_memorised_its_training_images(monkeypatch, tmp_path):
+    """A D that scores its training images higher than held-out ones gets an AUC near 1; the ratio's parts agree."""
+
+    class Memoriser(torch.nn.Module):
+        def __init__(self, train: torch.Tensor) -> None:
+            super().__init__()
+            self.train_set = {bytes(x.numpy().tobytes()) for x in train}
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            u8 = ((x + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+            return torch.tensor([1.0 if bytes(i.numpy().tobytes()) in self.train_set else 0.0 for i in u8])
+
+    gen = torch.Generator().manual_seed(0)
+    train, held = (torch.randint(0, 256, (n, 1, 8, 8), generator=gen, dtype=torch.uint8) for n in (40, 60))
+    monkeypatch.setattr("ganforge.training.load.load_discriminator", lambda path: Memoriser(train))
+    monkeypatch.setattr("ganforge.metrics.generate_images", lambda G, n, seed: held[:n])
+    out = data_efficient.d_overfit(None, tmp_path, train, held)
+    assert out["d_auc"] == pytest.approx(1.0)
+    assert out["d_train"] == 1.0 and out["d_heldout"] == 0.0 and out["d_overfit"] == pytest.approx(1.0)
+
+
 def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_have_one_seed():
     summary = {"n100-none": {data_efficient.FID_ALL: Stat(5.0, 0.5, 3)},
                "n100-diffaugment": {data_efficient.FID_ALL: Stat(10.0, 0.3, 3)},
@@ -58,3 +108,6 @@ def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_ha
     note = data_efficient.gain_note(summary, "diffaugment", "none", "DiffAugment", "none")
     assert note == ["DiffAugment FID gain over none (of the means): 100 digits -100.0%, 500 digits -400.0% (1 seed); "
                     "worse than none at every size, so there is no gain to grow as the data shrink."]
+    assert "Why DiffAugment does worse here" in data_efficient.page_notes(summary)[-1]
+    summary["n500-diffaugment"] = {data_efficient.FID_ALL: Stat(2.0, 0.1, 3)}  # better at 500: no such pointer
+    assert not any("Why DiffAugment" in line for line in data_efficient.page_notes(summary))
