@@ -161,7 +161,8 @@ def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor)
     D = load_discriminator(checkpoint)
     fake = generate_images(G, len(held), seed=1)
     s_train, s_held, s_gen = (d_logits(D, x).double().numpy() for x in (train, held, fake))
-    d_train, d_held, d_gen = (float(s.mean()) for s in (s_train, s_held, s_gen))
+    pack = max(1, getattr(D, "pack", 1))  # per image, as mean_logit: a PacGAN D's logit judges net.pack images
+    d_train, d_held, d_gen = (float(s.mean()) / pack for s in (s_train, s_held, s_gen))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
     auc = float(mannwhitneyu(s_train, s_held).statistic) / (len(s_train) * len(s_held))  # U / (n1 n2) = ROC AUC
     return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen, "d_auc": auc}

@@ -111,3 +111,22 @@ def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_ha
     assert "Why DiffAugment does worse here" in data_efficient.page_notes(summary)[-1]
     summary["n500-diffaugment"] = {data_efficient.FID_ALL: Stat(2.0, 0.1, 3)}  # better at 500: no such pointer
     assert not any("Why DiffAugment" in line for line in data_efficient.page_notes(summary))
+
+
+def test_d_overfit_gives_logits_per_image_for_a_packed_discriminator(monkeypatch, tmp_path):
+    """The ratio's parts keep mean_logit's unit (per image), so runs evaluated before and after d_auc compare."""
+    import dataclasses
+
+    from augment_comparison import mean_logit
+    from helpers import tiny_net
+
+    from ganforge.networks import make_networks
+
+    torch.manual_seed(0)
+    _, D = make_networks(dataclasses.replace(tiny_net(), pack=4, mbstd_group=0))
+    train, held = (torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8) for n in (40, 80))
+    monkeypatch.setattr("ganforge.training.load.load_discriminator", lambda path: D)
+    monkeypatch.setattr("ganforge.metrics.generate_images", lambda G, n, seed: held[:n].flip(0))
+    out = data_efficient.d_overfit(None, tmp_path, train, held)
+    assert out["d_train"] == pytest.approx(mean_logit(D, train), rel=1e-5)
+    assert out["d_heldout"] == pytest.approx(mean_logit(D, held), rel=1e-5)
