@@ -95,8 +95,8 @@ def d_logits(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> t
 
 
 def mean_logit(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> float:
-    """The sum of D's logits (d_logits) over the images they judged: per image, so a PacGAN D's pack logit counts
-    once for its net.pack images (the unit of the kept D-overfit records)."""
+    """D's mean logit per image: the sum of d_logits over the images judged, so a PacGAN D's pack logit counts once
+    for its net.pack images (the unit of the kept D-overfit records)."""
     scores = d_logits(D, images_u8, batch)
     return float(scores.sum()) / (len(scores) * max(1, getattr(D, "pack", 1)))
 
