@@ -217,6 +217,10 @@ def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: s
         return [f"{name} FID gain over {against} (of the means): {shown}; worse than {against} at every size, so "
                 "there is no gain to grow as the data shrink."]
     grows = all(g1 >= g2 for (_, g1, _), (_, g2, _) in itertools.pairwise(gains))
+    worse = [f"{n} digits" for n, g, _ in gains if g <= 0]
+    if grows and worse:  # rising from a loss is not a growing gain
+        return [f"{name} FID gain over {against} (of the means): {shown}; it rises as the data shrink, but "
+                f"{name} is worse than {against} at {', '.join(worse)}."]
     return [f"{name} FID gain over {against} (of the means): {shown}; the gain "
             f"{'grows' if grows else 'does not grow steadily'} as the data shrink."]
 

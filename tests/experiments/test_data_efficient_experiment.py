@@ -130,3 +130,13 @@ def test_d_overfit_gives_logits_per_image_for_a_packed_discriminator(monkeypatch
     out = data_efficient.d_overfit(None, tmp_path, train, held)
     assert out["d_train"] == pytest.approx(mean_logit(D, train), rel=1e-5)
     assert out["d_heldout"] == pytest.approx(mean_logit(D, held), rel=1e-5)
+
+
+def test_gain_note_does_not_call_a_rise_from_a_loss_a_growing_gain():
+    summary = {"n100-none": {data_efficient.FID_ALL: Stat(5.6, 0.5, 3)},
+               "n100-ada": {data_efficient.FID_ALL: Stat(5.2, 0.6, 3)},
+               "n500-none": {data_efficient.FID_ALL: Stat(2.8, 0.2, 3)},
+               "n500-ada": {data_efficient.FID_ALL: Stat(3.6, 0.2, 3)}}
+    note = data_efficient.gain_note(summary, "ada", "none", "ADA", "none")
+    assert note == ["ADA FID gain over none (of the means): 100 digits +7.1%, 500 digits -28.6%; it rises as the "
+                    "data shrink, but ADA is worse than none at 500 digits."]
