@@ -100,16 +100,19 @@ def test_d_auc_sees_a_discriminator_that_memorised_its_training_images(monkeypat
     assert out["d_train"] == 1.0 and out["d_heldout"] == 0.0 and out["d_overfit"] == pytest.approx(1.0)
 
 
+def fid_summary(**arms: float | tuple[float, float, int]) -> dict[str, dict[str, Stat]]:
+    """A page summary of FID (all digits) per arm: n100_ada=5.2 is 5.2 ± 0.1 over 3 seeds; a tuple gives all three."""
+    return {k.replace("_", "-"): {data_efficient.FID_ALL: Stat(*v) if isinstance(v, tuple) else Stat(v, 0.1, 3)}
+            for k, v in arms.items()}
+
+
 def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_have_one_seed():
-    summary = {"n100-none": {data_efficient.FID_ALL: Stat(5.0, 0.5, 3)},
-               "n100-diffaugment": {data_efficient.FID_ALL: Stat(10.0, 0.3, 3)},
-               "n500-none": {data_efficient.FID_ALL: Stat(3.0, 0.2, 3)},
-               "n500-diffaugment": {data_efficient.FID_ALL: Stat(15.0, 0.0, 1)}}
+    summary = fid_summary(n100_none=5.0, n100_diffaugment=10.0, n500_none=3.0, n500_diffaugment=(15.0, 0.0, 1))
     note = data_efficient.gain_note(summary, "diffaugment", "none", "DiffAugment", "none")
     assert note == ["DiffAugment FID gain over none (of the means): 100 digits -100.0%, 500 digits -400.0% (1 seed); "
                     "worse than none at every size, so there is no gain to grow as the data shrink."]
     assert "Why DiffAugment does worse here" in data_efficient.page_notes(summary)[-1]
-    summary["n500-diffaugment"] = {data_efficient.FID_ALL: Stat(2.0, 0.1, 3)}  # better at 500: no such pointer
+    summary.update(fid_summary(n500_diffaugment=2.0))  # better at 500: no such pointer
     assert not any("Why DiffAugment" in line for line in data_efficient.page_notes(summary))
 
 
@@ -133,10 +136,7 @@ def test_d_overfit_gives_logits_per_image_for_a_packed_discriminator(monkeypatch
 
 
 def test_gain_note_does_not_call_a_rise_from_a_loss_a_growing_gain():
-    summary = {"n100-none": {data_efficient.FID_ALL: Stat(5.6, 0.5, 3)},
-               "n100-ada": {data_efficient.FID_ALL: Stat(5.2, 0.6, 3)},
-               "n500-none": {data_efficient.FID_ALL: Stat(2.8, 0.2, 3)},
-               "n500-ada": {data_efficient.FID_ALL: Stat(3.6, 0.2, 3)}}
+    summary = fid_summary(n100_none=5.6, n100_ada=5.2, n500_none=2.8, n500_ada=3.6)
     note = data_efficient.gain_note(summary, "ada", "none", "ADA", "none")
     assert note == ["ADA FID gain over none (of the means): 100 digits +7.1%, 500 digits -28.6%; it rises as the "
                     "data shrink, but ADA is worse than none at 500 digits."]
