@@ -175,16 +175,18 @@ def page_notes(summary: dict[str, dict[str, Stat]]) -> list[str]:
         arm = summary.get(f"n{n}-none", {})
         s = arm.get("d_overfit")
         if s is not None and s.n:
-            state = "clearly above 0" if s.mean - s.std > 0 else "not clearly above 0"
+            state = "1 seed: no spread yet" if s.n < 2 else "clearly above 0" if s.mean - s.std > 0 else \
+                "not clearly above 0"
             parts = ""
             if all(k in arm for k in ("d_train", "d_heldout", "d_generated")):  # the ratio's two sides, of the means
                 parts = (f"; E[D_train] - E[D_held-out] {arm['d_train'].mean - arm['d_heldout'].mean:+.3g}, "
                          f"E[D_train] - E[D_generated] {arm['d_train'].mean - arm['d_generated'].mean:+.3g}")
             auc = arm.get("d_auc")
             if auc is not None and auc.n:  # the offset-free check beside the ratio
-                seen = "above" if auc.mean - auc.std > 0.5 else "not clearly above"
+                seen = "1 seed; chance is" if auc.n < 2 else "above chance," if auc.mean - auc.std > 0.5 else \
+                    "not clearly above chance,"
                 parts += (f"; D scores a training input above a held-out one with probability {auc.text()} "
-                          f"({seen} chance, 0.5)")
+                          f"({seen} 0.5)")
             lines.append(f"D-overfit ratio without augmentation, {n} digits: {s.text()} ({state}{parts}).")
     for a in ("diffaugment", "ada"):
         lines += gain_note(summary, a, "none", AUGMENTS[a], "none")

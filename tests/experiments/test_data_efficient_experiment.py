@@ -59,6 +59,9 @@ def test_page_note_gives_the_offset_free_auc_beside_the_ratio():
     assert notes[0].endswith("(not clearly above 0; D scores a training input above a held-out one with "
                              "probability 0.62 ± 0.03 (above chance, 0.5)).")
     assert "0.52 ± 0.04 (not clearly above chance, 0.5)" in notes[1]
+    one = data_efficient.page_notes({"n1000-none": {"d_overfit": Stat(0.4, 0.0, 1), "d_auc": Stat(0.55, 0.0, 1)}})
+    assert one == ["D-overfit ratio without augmentation, 1000 digits: 0.4 (1 seed: no spread yet; D scores a "
+                   "training input above a held-out one with probability 0.55 (1 seed; chance is 0.5))."]
 
 
 def test_d_logits_keeps_one_score_per_input_in_order():
