@@ -94,11 +94,15 @@ def d_logits(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> t
     return torch.cat([D(to_float(images_u8[i:min(i + batch, n)])).float().flatten() for i in range(0, n, batch)])
 
 
-def mean_logit(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> float:
-    """D's mean logit per image: the sum of d_logits over the images judged, so a PacGAN D's pack logit counts once
-    for its net.pack images (the unit of the kept D-overfit records)."""
-    scores = d_logits(D, images_u8, batch)
+def per_image_mean(D: torch.nn.Module, scores: torch.Tensor) -> float:
+    """The mean of d_logits' scores per image judged: a PacGAN D's pack logit counts once for its net.pack images
+    (the unit of the kept D-overfit records)."""
     return float(scores.sum()) / (len(scores) * max(1, getattr(D, "pack", 1)))
+
+
+def mean_logit(D: torch.nn.Module, images_u8: torch.Tensor, batch: int = 256) -> float:
+    """D's mean logit per image (per_image_mean of d_logits)."""
+    return per_image_mean(D, d_logits(D, images_u8, batch))
 
 
 def train_and_evaluate(method: str, args: argparse.Namespace, data: tuple[ImageDataset, ...]) -> dict:

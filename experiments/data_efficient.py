@@ -152,7 +152,7 @@ def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor)
     """The slides' D-overfit ratio (E[D_train] - E[D_held-out]) / (E[D_train] - E[D_generated]) of the checkpoint's
     D, with as many of G's samples as held-out images; and d_auc, the chance that D scores a training input above a
     held-out one: offset-free and bounded, 0.5 when D has not memorised (the ratio's denominator can be ~0)."""
-    from augment_comparison import d_logits
+    from augment_comparison import d_logits, per_image_mean
     from scipy.stats import mannwhitneyu
 
     from ganforge.metrics import generate_images
@@ -160,11 +160,11 @@ def d_overfit(G: Any, checkpoint: Path, train: torch.Tensor, held: torch.Tensor)
 
     D = load_discriminator(checkpoint)
     fake = generate_images(G, len(held), seed=1)
-    s_train, s_held, s_gen = (d_logits(D, x).double().numpy() for x in (train, held, fake))
-    pack = max(1, getattr(D, "pack", 1))  # per image, as mean_logit: a PacGAN D's logit judges net.pack images
-    d_train, d_held, d_gen = (float(s.mean()) / pack for s in (s_train, s_held, s_gen))
+    s_train, s_held, s_gen = (d_logits(D, x).double() for x in (train, held, fake))
+    d_train, d_held, d_gen = (per_image_mean(D, s) for s in (s_train, s_held, s_gen))
     ratio = (d_train - d_held) / (d_train - d_gen) if d_train != d_gen else float("nan")
-    auc = float(mannwhitneyu(s_train, s_held).statistic) / (len(s_train) * len(s_held))  # U / (n1 n2) = ROC AUC
+    u = mannwhitneyu(s_train.numpy(), s_held.numpy()).statistic
+    auc = float(u) / (len(s_train) * len(s_held))  # U / (n1 n2) = ROC AUC
     return {"d_overfit": ratio, "d_train": d_train, "d_heldout": d_held, "d_generated": d_gen, "d_auc": auc}
 
 
@@ -215,11 +215,11 @@ def gain_note(summary: dict[str, dict[str, Stat]], kind: str, base: str, name: s
     if len(gains) < 2:
         return []
     shown = ", ".join(f"{n} digits {g:+.1f}%" + (f" ({seeds} seed)" if seeds < 2 else "") for n, g, seeds in gains)
-    if all(g <= 0 for _, g, _ in gains):
+    worse = [f"{n} digits" for n, g, _ in gains if g <= 0]
+    if len(worse) == len(gains):
         return [f"{name} FID gain over {against} (of the means): {shown}; worse than {against} at every size, so "
                 "there is no gain to grow as the data shrink."]
     grows = all(g1 >= g2 for (_, g1, _), (_, g2, _) in itertools.pairwise(gains))
-    worse = [f"{n} digits" for n, g, _ in gains if g <= 0]
     if grows and worse:  # rising from a loss is not a growing gain
         return [f"{name} FID gain over {against} (of the means): {shown}; it rises as the data shrink, but "
                 f"{name} is worse than {against} at {', '.join(worse)}."]

@@ -64,17 +64,23 @@ def test_page_note_gives_the_offset_free_auc_beside_the_ratio():
                    "training input above a held-out one with probability 0.55 (1 seed; chance is 0.5))."]
 
 
-def test_d_logits_keeps_one_score_per_input_in_order():
-    """d_logits scores each packed input once, whatever the batching, so the AUC compares the right inputs."""
+def packed_d(pack: int) -> torch.nn.Module:
+    """A tiny R3GAN D judging `pack` images per input, without minibatch-std, seeded."""
     import dataclasses
 
-    from augment_comparison import d_logits, mean_logit
     from helpers import tiny_net
 
     from ganforge.networks import make_networks
 
     torch.manual_seed(0)
-    _, D = make_networks(dataclasses.replace(tiny_net(), pack=2, mbstd_group=0))
+    return make_networks(dataclasses.replace(tiny_net(), pack=pack, mbstd_group=0))[1]
+
+
+def test_d_logits_keeps_one_score_per_input_in_order():
+    """d_logits scores each packed input once, whatever the batching, so the AUC compares the right inputs."""
+    from augment_comparison import d_logits, mean_logit
+
+    D = packed_d(2)
     images = torch.randint(0, 256, (21, 1, 32, 32), dtype=torch.uint8)
     scores = d_logits(D, images, batch=6)
     assert scores.shape == (10,)  # 21 images, packs of 2: the last image dropped
@@ -121,15 +127,9 @@ def test_gain_note_says_when_augmentation_is_worse_everywhere_and_which_sizes_ha
 
 def test_d_overfit_gives_logits_per_image_for_a_packed_discriminator(monkeypatch, tmp_path):
     """The ratio's parts keep mean_logit's unit (per image), so runs evaluated before and after d_auc compare."""
-    import dataclasses
-
     from augment_comparison import mean_logit
-    from helpers import tiny_net
 
-    from ganforge.networks import make_networks
-
-    torch.manual_seed(0)
-    _, D = make_networks(dataclasses.replace(tiny_net(), pack=4, mbstd_group=0))
+    D = packed_d(4)
     train, held = (torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8) for n in (40, 80))
     monkeypatch.setattr("ganforge.training.load.load_discriminator", lambda path: D)
     monkeypatch.setattr("ganforge.metrics.generate_images", lambda G, n, seed: held[:n].flip(0))
